@@ -1,0 +1,2 @@
+// Public API of @ringshift/decoder: named re-exports only.
+export {};

@@ -1,0 +1,2 @@
+// Public API of @ringshift/rewriter: named re-exports only.
+export {};

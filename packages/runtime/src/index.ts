@@ -1,0 +1,2 @@
+// Public API of @ringshift/runtime: named re-exports only.
+export {};
