@@ -35,6 +35,12 @@ function d3nowSuffixes(): Map<number, number> {
   return m;
 }
 
+function chunks<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
 export function generate(): string {
   const suffix = d3nowSuffixes();
   const lines: string[] = [];
@@ -43,7 +49,7 @@ export function generate(): string {
     const code: number = iced.Code[name];
     if (code <= 4) continue; // INVALID and the data pseudo-ops (db/dw/dd/dq)
     const o = iced.CodeExt.opCode(code);
-    if (o.decoderOption !== 0 || o.encoding === 5) { o.free(); continue; }
+    if (o.decoderOption !== 0 || o.encoding === 5 || !o.isInstruction) { o.free(); continue; }
     const f: string[] = [];
     const q = (s: string) => `'${s.replace(/'/g, "\\'")}'`;
     f.push(`id: ${code}`, `name: ${q(name)}`, `mnemonic: ${q(nameOf(iced.Mnemonic, o.mnemonic).toLowerCase())}`);
@@ -118,9 +124,9 @@ export function generate(): string {
     '// One row per instruction form. Field meanings: ./form.ts.',
     "import type { Form } from './form';",
     '',
-    'export const FORMS: readonly Form[] = [',
-    ...lines,
-    '];',
+    // Chunks keep each array literal small enough for tsc to check against Form.
+    ...chunks(lines, 250).flatMap((c, i) => [`const F${i}: readonly Form[] = [`, ...c, '];']),
+    `export const FORMS: readonly Form[] = [${chunks(lines, 250).map((_, i) => `...F${i}`).join(', ')}];`,
     '',
     '/** Memory operand sizes named like iced-x86 MemorySize: total bytes, element bytes, broadcast. */',
     'export const MEMORY_SIZES = {',

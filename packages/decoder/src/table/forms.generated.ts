@@ -2,7 +2,7 @@
 // One row per instruction form. Field meanings: ./form.ts.
 import type { Form } from './form';
 
-export const FORMS: readonly Form[] = [
+const F0: readonly Form[] = [
   { id: 5, name: 'Add_rm8_r8', mnemonic: 'add', enc: 'legacy', map: 'normal', op: 0x00, ops: ['r8_or_mem', 'r8_reg'], mem: 'UInt8', flags: ['lock', 'xacquire', 'xrelease'] }, // 00 /r | ADD r/m8, r8
   { id: 6, name: 'Add_rm16_r16', mnemonic: 'add', enc: 'legacy', map: 'normal', op: 0x01, osz: 16, ops: ['r16_or_mem', 'r16_reg'], mem: 'UInt16', flags: ['lock', 'xacquire', 'xrelease'] }, // o16 01 /r | ADD r/m16, r16
   { id: 7, name: 'Add_rm32_r32', mnemonic: 'add', enc: 'legacy', map: 'normal', op: 0x01, osz: 32, ops: ['r32_or_mem', 'r32_reg'], mem: 'UInt32', flags: ['lock', 'xacquire', 'xrelease'] }, // o32 01 /r | ADD r/m32, r32
@@ -253,6 +253,8 @@ export const FORMS: readonly Form[] = [
   { id: 252, name: 'Or_rm64_imm8', mnemonic: 'or', enc: 'legacy', map: 'normal', op: 0x83, reg: 1, modes: [64], osz: 64, ops: ['r64_or_mem', 'imm8sex64'], mem: 'UInt64', flags: ['lock', 'xacquire', 'xrelease'] }, // o64 83 /1 ib | OR r/m64, imm8
   { id: 253, name: 'Adc_rm16_imm8', mnemonic: 'adc', enc: 'legacy', map: 'normal', op: 0x83, reg: 2, osz: 16, ops: ['r16_or_mem', 'imm8sex16'], mem: 'UInt16', flags: ['lock', 'xacquire', 'xrelease'] }, // o16 83 /2 ib | ADC r/m16, imm8
   { id: 254, name: 'Adc_rm32_imm8', mnemonic: 'adc', enc: 'legacy', map: 'normal', op: 0x83, reg: 2, osz: 32, ops: ['r32_or_mem', 'imm8sex32'], mem: 'UInt32', flags: ['lock', 'xacquire', 'xrelease'] }, // o32 83 /2 ib | ADC r/m32, imm8
+];
+const F1: readonly Form[] = [
   { id: 255, name: 'Adc_rm64_imm8', mnemonic: 'adc', enc: 'legacy', map: 'normal', op: 0x83, reg: 2, modes: [64], osz: 64, ops: ['r64_or_mem', 'imm8sex64'], mem: 'UInt64', flags: ['lock', 'xacquire', 'xrelease'] }, // o64 83 /2 ib | ADC r/m64, imm8
   { id: 256, name: 'Sbb_rm16_imm8', mnemonic: 'sbb', enc: 'legacy', map: 'normal', op: 0x83, reg: 3, osz: 16, ops: ['r16_or_mem', 'imm8sex16'], mem: 'UInt16', flags: ['lock', 'xacquire', 'xrelease'] }, // o16 83 /3 ib | SBB r/m16, imm8
   { id: 257, name: 'Sbb_rm32_imm8', mnemonic: 'sbb', enc: 'legacy', map: 'normal', op: 0x83, reg: 3, osz: 32, ops: ['r32_or_mem', 'imm8sex32'], mem: 'UInt32', flags: ['lock', 'xacquire', 'xrelease'] }, // o32 83 /3 ib | SBB r/m32, imm8
@@ -503,6 +505,8 @@ export const FORMS: readonly Form[] = [
   { id: 502, name: 'Fadd_st0_sti', mnemonic: 'fadd', enc: 'legacy', map: 'normal', op: 0xD8C0, opLen: 2, ops: ['st0', 'sti_opcode'] }, // D8 C0+i | FADD ST(0), ST(i)
   { id: 503, name: 'Fmul_st0_sti', mnemonic: 'fmul', enc: 'legacy', map: 'normal', op: 0xD8C8, opLen: 2, ops: ['st0', 'sti_opcode'] }, // D8 C8+i | FMUL ST(0), ST(i)
   { id: 504, name: 'Fcom_st0_sti', mnemonic: 'fcom', enc: 'legacy', map: 'normal', op: 0xD8D0, opLen: 2, ops: ['st0', 'sti_opcode'] }, // D8 D0+i | FCOM ST(i)
+];
+const F2: readonly Form[] = [
   { id: 505, name: 'Fcomp_st0_sti', mnemonic: 'fcomp', enc: 'legacy', map: 'normal', op: 0xD8D8, opLen: 2, ops: ['st0', 'sti_opcode'] }, // D8 D8+i | FCOMP ST(i)
   { id: 506, name: 'Fsub_st0_sti', mnemonic: 'fsub', enc: 'legacy', map: 'normal', op: 0xD8E0, opLen: 2, ops: ['st0', 'sti_opcode'] }, // D8 E0+i | FSUB ST(0), ST(i)
   { id: 507, name: 'Fsubr_st0_sti', mnemonic: 'fsubr', enc: 'legacy', map: 'normal', op: 0xD8E8, opLen: 2, ops: ['st0', 'sti_opcode'] }, // D8 E8+i | FSUBR ST(0), ST(i)
@@ -753,6 +757,8 @@ export const FORMS: readonly Form[] = [
   { id: 755, name: 'Dec_rm32', mnemonic: 'dec', enc: 'legacy', map: 'normal', op: 0xFF, reg: 1, osz: 32, ops: ['r32_or_mem'], mem: 'UInt32', flags: ['lock', 'xacquire', 'xrelease'] }, // o32 FF /1 | DEC r/m32
   { id: 756, name: 'Dec_rm64', mnemonic: 'dec', enc: 'legacy', map: 'normal', op: 0xFF, reg: 1, modes: [64], osz: 64, ops: ['r64_or_mem'], mem: 'UInt64', flags: ['lock', 'xacquire', 'xrelease'] }, // o64 FF /1 | DEC r/m64
   { id: 757, name: 'Call_rm16', mnemonic: 'call', enc: 'legacy', map: 'normal', op: 0xFF, reg: 2, modes: [16, 32], osz: 16, ops: ['r16_or_mem'], mem: 'WordOffset', flags: ['bnd', 'notrack'] }, // o16 FF /2 | CALL r/m16
+];
+const F3: readonly Form[] = [
   { id: 758, name: 'Call_rm32', mnemonic: 'call', enc: 'legacy', map: 'normal', op: 0xFF, reg: 2, modes: [16, 32], osz: 32, ops: ['r32_or_mem'], mem: 'DwordOffset', flags: ['bnd', 'notrack'] }, // o32 FF /2 | CALL r/m32
   { id: 759, name: 'Call_rm64', mnemonic: 'call', enc: 'legacy', map: 'normal', op: 0xFF, reg: 2, modes: [64], osz: 64, ops: ['r64_or_mem'], mem: 'QwordOffset', flags: ['bnd', 'notrack', 'd64', 'intelF64'] }, // o64 FF /2 | CALL r/m64
   { id: 760, name: 'Call_m1616', mnemonic: 'call', enc: 'legacy', map: 'normal', op: 0xFF, reg: 3, osz: 16, ops: ['mem'], mem: 'SegPtr16' }, // o16 FF /3 | CALL m16:16
@@ -1003,6 +1009,8 @@ export const FORMS: readonly Form[] = [
   { id: 1017, name: 'Reservednop_rm64_r64_0F1A', mnemonic: 'reservednop', enc: 'legacy', map: '0F', op: 0x1A, modes: [64], osz: 64, ops: ['r64_or_mem', 'r64_reg'], mem: 'UInt64', flags: ['nop', 'reservedNop'] }, // o64 0F 1A /r | RESERVEDNOP r/m64, r64
   { id: 1018, name: 'Reservednop_rm16_r16_0F1B', mnemonic: 'reservednop', enc: 'legacy', map: '0F', op: 0x1B, osz: 16, ops: ['r16_or_mem', 'r16_reg'], mem: 'UInt16', flags: ['nop', 'reservedNop'] }, // o16 0F 1B /r | RESERVEDNOP r/m16, r16
   { id: 1019, name: 'Reservednop_rm32_r32_0F1B', mnemonic: 'reservednop', enc: 'legacy', map: '0F', op: 0x1B, osz: 32, ops: ['r32_or_mem', 'r32_reg'], mem: 'UInt32', flags: ['nop', 'reservedNop'] }, // o32 0F 1B /r | RESERVEDNOP r/m32, r32
+];
+const F4: readonly Form[] = [
   { id: 1020, name: 'Reservednop_rm64_r64_0F1B', mnemonic: 'reservednop', enc: 'legacy', map: '0F', op: 0x1B, modes: [64], osz: 64, ops: ['r64_or_mem', 'r64_reg'], mem: 'UInt64', flags: ['nop', 'reservedNop'] }, // o64 0F 1B /r | RESERVEDNOP r/m64, r64
   { id: 1021, name: 'Reservednop_rm16_r16_0F1C', mnemonic: 'reservednop', enc: 'legacy', map: '0F', op: 0x1C, osz: 16, ops: ['r16_or_mem', 'r16_reg'], mem: 'UInt16', flags: ['nop', 'reservedNop'] }, // o16 0F 1C /r | RESERVEDNOP r/m16, r16
   { id: 1022, name: 'Reservednop_rm32_r32_0F1C', mnemonic: 'reservednop', enc: 'legacy', map: '0F', op: 0x1C, osz: 32, ops: ['r32_or_mem', 'r32_reg'], mem: 'UInt32', flags: ['nop', 'reservedNop'] }, // o32 0F 1C /r | RESERVEDNOP r/m32, r32
@@ -1253,6 +1261,8 @@ export const FORMS: readonly Form[] = [
   { id: 1283, name: 'Rcpps_xmm_xmmm128', mnemonic: 'rcpps', enc: 'legacy', map: '0F', op: 0x53, pp: 'np', ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed128_Float32' }, // NP 0F 53 /r | RCPPS xmm1, xmm2/m128
   { id: 1284, name: 'VEX_Vrcpps_xmm_xmmm128', mnemonic: 'vrcpps', enc: 'vex', map: '0F', op: 0x53, pp: 'np', W: 'ig', L: 0, ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed128_Float32' }, // VEX.128.0F.WIG 53 /r | VRCPPS xmm1, xmm2/m128
   { id: 1285, name: 'VEX_Vrcpps_ymm_ymmm256', mnemonic: 'vrcpps', enc: 'vex', map: '0F', op: 0x53, pp: 'np', W: 'ig', L: 1, ops: ['ymm_reg', 'ymm_or_mem'], mem: 'Packed256_Float32' }, // VEX.256.0F.WIG 53 /r | VRCPPS ymm1, ymm2/m256
+];
+const F5: readonly Form[] = [
   { id: 1286, name: 'Rcpss_xmm_xmmm32', mnemonic: 'rcpss', enc: 'legacy', map: '0F', op: 0x53, pp: 'F3', ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Float32' }, // F3 0F 53 /r | RCPSS xmm1, xmm2/m32
   { id: 1287, name: 'VEX_Vrcpss_xmm_xmm_xmmm32', mnemonic: 'vrcpss', enc: 'vex', map: '0F', op: 0x53, pp: 'F3', W: 'ig', L: 'ig', ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Float32' }, // VEX.LIG.F3.0F.WIG 53 /r | VRCPSS xmm1, xmm2, xmm3/m32
   { id: 1288, name: 'Andps_xmm_xmmm128', mnemonic: 'andps', enc: 'legacy', map: '0F', op: 0x54, pp: 'np', ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed128_Float32' }, // NP 0F 54 /r | ANDPS xmm1, xmm2/m128
@@ -1503,6 +1513,8 @@ export const FORMS: readonly Form[] = [
   { id: 1533, name: 'Packuswb_xmm_xmmm128', mnemonic: 'packuswb', enc: 'legacy', map: '0F', op: 0x67, pp: '66', ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed128_Int16' }, // 66 0F 67 /r | PACKUSWB xmm1, xmm2/m128
   { id: 1534, name: 'VEX_Vpackuswb_xmm_xmm_xmmm128', mnemonic: 'vpackuswb', enc: 'vex', map: '0F', op: 0x67, pp: '66', W: 'ig', L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_Int16' }, // VEX.128.66.0F.WIG 67 /r | VPACKUSWB xmm1, xmm2, xmm3/m128
   { id: 1535, name: 'VEX_Vpackuswb_ymm_ymm_ymmm256', mnemonic: 'vpackuswb', enc: 'vex', map: '0F', op: 0x67, pp: '66', W: 'ig', L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_Int16' }, // VEX.256.66.0F.WIG 67 /r | VPACKUSWB ymm1, ymm2, ymm3/m256
+];
+const F6: readonly Form[] = [
   { id: 1536, name: 'EVEX_Vpackuswb_xmm_k1z_xmm_xmmm128', mnemonic: 'vpackuswb', enc: 'evex', map: '0F', op: 0x67, pp: '66', W: 'ig', L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_Int16', tuple: 'N16', flags: ['k', 'z'] }, // EVEX.128.66.0F.WIG 67 /r | VPACKUSWB xmm1 {k1}{z}, xmm2, xmm3/m128
   { id: 1537, name: 'EVEX_Vpackuswb_ymm_k1z_ymm_ymmm256', mnemonic: 'vpackuswb', enc: 'evex', map: '0F', op: 0x67, pp: '66', W: 'ig', L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_Int16', tuple: 'N32', flags: ['k', 'z'] }, // EVEX.256.66.0F.WIG 67 /r | VPACKUSWB ymm1 {k1}{z}, ymm2, ymm3/m256
   { id: 1538, name: 'EVEX_Vpackuswb_zmm_k1z_zmm_zmmm512', mnemonic: 'vpackuswb', enc: 'evex', map: '0F', op: 0x67, pp: '66', W: 'ig', L: 2, ops: ['zmm_reg', 'zmm_vvvv', 'zmm_or_mem'], mem: 'Packed512_Int16', tuple: 'N64', flags: ['k', 'z'] }, // EVEX.512.66.0F.WIG 67 /r | VPACKUSWB zmm1 {k1}{z}, zmm2, zmm3/m512
@@ -1753,6 +1765,8 @@ export const FORMS: readonly Form[] = [
   { id: 1783, name: 'EVEX_Vcvttpd2qq_zmm_k1z_zmmm512b64_sae', mnemonic: 'vcvttpd2qq', enc: 'evex', map: '0F', op: 0x7A, pp: '66', W: 1, L: 2, ops: ['zmm_reg', 'zmm_or_mem'], mem: 'Packed512_Float64', bcst: 'Broadcast512_Float64', tuple: 'N64b8', flags: ['k', 'z', 'sae'] }, // EVEX.512.66.0F.W1 7A /r | VCVTTPD2QQ zmm1 {k1}{z}, zmm2/m512/m64bcst{sae}
   { id: 1784, name: 'EVEX_Vcvtudq2pd_xmm_k1z_xmmm64b32', mnemonic: 'vcvtudq2pd', enc: 'evex', map: '0F', op: 0x7A, pp: 'F3', W: 0, L: 0, ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed64_UInt32', bcst: 'Broadcast64_UInt32', tuple: 'N8b4', flags: ['k', 'z'] }, // EVEX.128.F3.0F.W0 7A /r | VCVTUDQ2PD xmm1 {k1}{z}, xmm2/m64/m32bcst
   { id: 1785, name: 'EVEX_Vcvtudq2pd_ymm_k1z_xmmm128b32', mnemonic: 'vcvtudq2pd', enc: 'evex', map: '0F', op: 0x7A, pp: 'F3', W: 0, L: 1, ops: ['ymm_reg', 'xmm_or_mem'], mem: 'Packed128_UInt32', bcst: 'Broadcast128_UInt32', tuple: 'N16b4', flags: ['k', 'z'] }, // EVEX.256.F3.0F.W0 7A /r | VCVTUDQ2PD ymm1 {k1}{z}, xmm2/m128/m32bcst
+];
+const F7: readonly Form[] = [
   { id: 1786, name: 'EVEX_Vcvtudq2pd_zmm_k1z_ymmm256b32_er', mnemonic: 'vcvtudq2pd', enc: 'evex', map: '0F', op: 0x7A, pp: 'F3', W: 0, L: 2, ops: ['zmm_reg', 'ymm_or_mem'], mem: 'Packed256_UInt32', bcst: 'Broadcast256_UInt32', tuple: 'N32b4', flags: ['k', 'z', 'er', 'ignoresEr'] }, // EVEX.512.F3.0F.W0 7A /r | VCVTUDQ2PD zmm1 {k1}{z}, ymm2/m256/m32bcst{er}
   { id: 1787, name: 'EVEX_Vcvtuqq2pd_xmm_k1z_xmmm128b64', mnemonic: 'vcvtuqq2pd', enc: 'evex', map: '0F', op: 0x7A, pp: 'F3', W: 1, L: 0, ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed128_UInt64', bcst: 'Broadcast128_UInt64', tuple: 'N16b8', flags: ['k', 'z'] }, // EVEX.128.F3.0F.W1 7A /r | VCVTUQQ2PD xmm1 {k1}{z}, xmm2/m128/m64bcst
   { id: 1788, name: 'EVEX_Vcvtuqq2pd_ymm_k1z_ymmm256b64', mnemonic: 'vcvtuqq2pd', enc: 'evex', map: '0F', op: 0x7A, pp: 'F3', W: 1, L: 1, ops: ['ymm_reg', 'ymm_or_mem'], mem: 'Packed256_UInt64', bcst: 'Broadcast256_UInt64', tuple: 'N32b8', flags: ['k', 'z'] }, // EVEX.256.F3.0F.W1 7A /r | VCVTUQQ2PD ymm1 {k1}{z}, ymm2/m256/m64bcst
@@ -2003,6 +2017,8 @@ export const FORMS: readonly Form[] = [
   { id: 2040, name: 'Umonitor_r64', mnemonic: 'umonitor', enc: 'legacy', map: '0F', op: 0xAE, pp: 'F3', reg: 6, modes: [64], asz: 64, ops: ['r64_rm'] }, // a64 F3 0F AE /6 | UMONITOR r64
   { id: 2041, name: 'Umwait_r32', mnemonic: 'umwait', enc: 'legacy', map: '0F', op: 0xAE, pp: 'F2', reg: 6, ops: ['r32_rm'] }, // F2 0F AE /6 | UMWAIT r32, <edx>, <eax>
   { id: 2042, name: 'Umwait_r64', mnemonic: 'umwait', enc: 'legacy', map: '0F', op: 0xAE, pp: 'F2', reg: 6, modes: [64], osz: 64, ops: ['r64_rm'] }, // F2 o64 0F AE /6 | UMWAIT r64, <edx>, <eax>
+];
+const F8: readonly Form[] = [
   { id: 2043, name: 'Clflush_m8', mnemonic: 'clflush', enc: 'legacy', map: '0F', op: 0xAE, pp: 'np', reg: 7, ops: ['mem'], mem: 'UInt8' }, // NP 0F AE /7 | CLFLUSH m8
   { id: 2044, name: 'Clflushopt_m8', mnemonic: 'clflushopt', enc: 'legacy', map: '0F', op: 0xAE, pp: '66', reg: 7, ops: ['mem'], mem: 'UInt8' }, // 66 0F AE /7 | CLFLUSHOPT m8
   { id: 2045, name: 'Lfence', mnemonic: 'lfence', enc: 'legacy', map: '0F', op: 0xAEE8, opLen: 2, pp: 'np', ops: [] }, // NP 0F AE E8 | LFENCE
@@ -2253,6 +2269,8 @@ export const FORMS: readonly Form[] = [
   { id: 2293, name: 'EVEX_Vpandq_xmm_k1z_xmm_xmmm128b64', mnemonic: 'vpandq', enc: 'evex', map: '0F', op: 0xDB, pp: '66', W: 1, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt64', bcst: 'Broadcast128_UInt64', tuple: 'N16b8', flags: ['k', 'z'] }, // EVEX.128.66.0F.W1 DB /r | VPANDQ xmm1 {k1}{z}, xmm2, xmm3/m128/m64bcst
   { id: 2294, name: 'EVEX_Vpandq_ymm_k1z_ymm_ymmm256b64', mnemonic: 'vpandq', enc: 'evex', map: '0F', op: 0xDB, pp: '66', W: 1, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt64', bcst: 'Broadcast256_UInt64', tuple: 'N32b8', flags: ['k', 'z'] }, // EVEX.256.66.0F.W1 DB /r | VPANDQ ymm1 {k1}{z}, ymm2, ymm3/m256/m64bcst
   { id: 2295, name: 'EVEX_Vpandq_zmm_k1z_zmm_zmmm512b64', mnemonic: 'vpandq', enc: 'evex', map: '0F', op: 0xDB, pp: '66', W: 1, L: 2, ops: ['zmm_reg', 'zmm_vvvv', 'zmm_or_mem'], mem: 'Packed512_UInt64', bcst: 'Broadcast512_UInt64', tuple: 'N64b8', flags: ['k', 'z'] }, // EVEX.512.66.0F.W1 DB /r | VPANDQ zmm1 {k1}{z}, zmm2, zmm3/m512/m64bcst
+];
+const F9: readonly Form[] = [
   { id: 2296, name: 'Paddusb_mm_mmm64', mnemonic: 'paddusb', enc: 'legacy', map: '0F', op: 0xDC, pp: 'np', ops: ['mm_reg', 'mm_or_mem'], mem: 'Packed64_UInt8' }, // NP 0F DC /r | PADDUSB mm, mm/m64
   { id: 2297, name: 'Paddusb_xmm_xmmm128', mnemonic: 'paddusb', enc: 'legacy', map: '0F', op: 0xDC, pp: '66', ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed128_UInt8' }, // 66 0F DC /r | PADDUSB xmm1, xmm2/m128
   { id: 2298, name: 'VEX_Vpaddusb_xmm_xmm_xmmm128', mnemonic: 'vpaddusb', enc: 'vex', map: '0F', op: 0xDC, pp: '66', W: 'ig', L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt8' }, // VEX.128.66.0F.WIG DC /r | VPADDUSB xmm1, xmm2, xmm3/m128
@@ -2503,6 +2521,8 @@ export const FORMS: readonly Form[] = [
   { id: 2543, name: 'EVEX_Vpaddb_ymm_k1z_ymm_ymmm256', mnemonic: 'vpaddb', enc: 'evex', map: '0F', op: 0xFC, pp: '66', W: 'ig', L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt8', tuple: 'N32', flags: ['k', 'z'] }, // EVEX.256.66.0F.WIG FC /r | VPADDB ymm1 {k1}{z}, ymm2, ymm3/m256
   { id: 2544, name: 'EVEX_Vpaddb_zmm_k1z_zmm_zmmm512', mnemonic: 'vpaddb', enc: 'evex', map: '0F', op: 0xFC, pp: '66', W: 'ig', L: 2, ops: ['zmm_reg', 'zmm_vvvv', 'zmm_or_mem'], mem: 'Packed512_UInt8', tuple: 'N64', flags: ['k', 'z'] }, // EVEX.512.66.0F.WIG FC /r | VPADDB zmm1 {k1}{z}, zmm2, zmm3/m512
   { id: 2545, name: 'Paddw_mm_mmm64', mnemonic: 'paddw', enc: 'legacy', map: '0F', op: 0xFD, pp: 'np', ops: ['mm_reg', 'mm_or_mem'], mem: 'Packed64_UInt16' }, // NP 0F FD /r | PADDW mm, mm/m64
+];
+const F10: readonly Form[] = [
   { id: 2546, name: 'Paddw_xmm_xmmm128', mnemonic: 'paddw', enc: 'legacy', map: '0F', op: 0xFD, pp: '66', ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed128_UInt16' }, // 66 0F FD /r | PADDW xmm1, xmm2/m128
   { id: 2547, name: 'VEX_Vpaddw_xmm_xmm_xmmm128', mnemonic: 'vpaddw', enc: 'vex', map: '0F', op: 0xFD, pp: '66', W: 'ig', L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt16' }, // VEX.128.66.0F.WIG FD /r | VPADDW xmm1, xmm2, xmm3/m128
   { id: 2548, name: 'VEX_Vpaddw_ymm_ymm_ymmm256', mnemonic: 'vpaddw', enc: 'vex', map: '0F', op: 0xFD, pp: '66', W: 'ig', L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt16' }, // VEX.256.66.0F.WIG FD /r | VPADDW ymm1, ymm2, ymm3/m256
@@ -2753,6 +2773,8 @@ export const FORMS: readonly Form[] = [
   { id: 2793, name: 'EVEX_Vptestnmw_kr_k1_ymm_ymmm256', mnemonic: 'vptestnmw', enc: 'evex', map: '0F38', op: 0x26, pp: 'F3', W: 1, L: 1, ops: ['k_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt16', tuple: 'N32', flags: ['k'] }, // EVEX.256.F3.0F38.W1 26 /r | VPTESTNMW k2 {k1}, ymm2, ymm3/m256
   { id: 2794, name: 'EVEX_Vptestnmw_kr_k1_zmm_zmmm512', mnemonic: 'vptestnmw', enc: 'evex', map: '0F38', op: 0x26, pp: 'F3', W: 1, L: 2, ops: ['k_reg', 'zmm_vvvv', 'zmm_or_mem'], mem: 'Packed512_UInt16', tuple: 'N64', flags: ['k'] }, // EVEX.512.F3.0F38.W1 26 /r | VPTESTNMW k2 {k1}, zmm2, zmm3/m512
   { id: 2795, name: 'EVEX_Vptestmd_kr_k1_xmm_xmmm128b32', mnemonic: 'vptestmd', enc: 'evex', map: '0F38', op: 0x27, pp: '66', W: 0, L: 0, ops: ['k_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt32', bcst: 'Broadcast128_UInt32', tuple: 'N16b4', flags: ['k'] }, // EVEX.128.66.0F38.W0 27 /r | VPTESTMD k2 {k1}, xmm2, xmm3/m128/m32bcst
+];
+const F11: readonly Form[] = [
   { id: 2796, name: 'EVEX_Vptestmd_kr_k1_ymm_ymmm256b32', mnemonic: 'vptestmd', enc: 'evex', map: '0F38', op: 0x27, pp: '66', W: 0, L: 1, ops: ['k_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt32', bcst: 'Broadcast256_UInt32', tuple: 'N32b4', flags: ['k'] }, // EVEX.256.66.0F38.W0 27 /r | VPTESTMD k2 {k1}, ymm2, ymm3/m256/m32bcst
   { id: 2797, name: 'EVEX_Vptestmd_kr_k1_zmm_zmmm512b32', mnemonic: 'vptestmd', enc: 'evex', map: '0F38', op: 0x27, pp: '66', W: 0, L: 2, ops: ['k_reg', 'zmm_vvvv', 'zmm_or_mem'], mem: 'Packed512_UInt32', bcst: 'Broadcast512_UInt32', tuple: 'N64b4', flags: ['k'] }, // EVEX.512.66.0F38.W0 27 /r | VPTESTMD k2 {k1}, zmm2, zmm3/m512/m32bcst
   { id: 2798, name: 'EVEX_Vptestmq_kr_k1_xmm_xmmm128b64', mnemonic: 'vptestmq', enc: 'evex', map: '0F38', op: 0x27, pp: '66', W: 1, L: 0, ops: ['k_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt64', bcst: 'Broadcast128_UInt64', tuple: 'N16b8', flags: ['k'] }, // EVEX.128.66.0F38.W1 27 /r | VPTESTMQ k2 {k1}, xmm2, xmm3/m128/m64bcst
@@ -3003,6 +3025,8 @@ export const FORMS: readonly Form[] = [
   { id: 3043, name: 'EVEX_Vpsravq_ymm_k1z_ymm_ymmm256b64', mnemonic: 'vpsravq', enc: 'evex', map: '0F38', op: 0x46, pp: '66', W: 1, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt64', bcst: 'Broadcast256_UInt64', tuple: 'N32b8', flags: ['k', 'z'] }, // EVEX.256.66.0F38.W1 46 /r | VPSRAVQ ymm1 {k1}{z}, ymm2, ymm3/m256/m64bcst
   { id: 3044, name: 'EVEX_Vpsravq_zmm_k1z_zmm_zmmm512b64', mnemonic: 'vpsravq', enc: 'evex', map: '0F38', op: 0x46, pp: '66', W: 1, L: 2, ops: ['zmm_reg', 'zmm_vvvv', 'zmm_or_mem'], mem: 'Packed512_UInt64', bcst: 'Broadcast512_UInt64', tuple: 'N64b8', flags: ['k', 'z'] }, // EVEX.512.66.0F38.W1 46 /r | VPSRAVQ zmm1 {k1}{z}, zmm2, zmm3/m512/m64bcst
   { id: 3045, name: 'VEX_Vpsllvd_xmm_xmm_xmmm128', mnemonic: 'vpsllvd', enc: 'vex', map: '0F38', op: 0x47, pp: '66', W: 0, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt32' }, // VEX.128.66.0F38.W0 47 /r | VPSLLVD xmm1, xmm2, xmm3/m128
+];
+const F12: readonly Form[] = [
   { id: 3046, name: 'VEX_Vpsllvd_ymm_ymm_ymmm256', mnemonic: 'vpsllvd', enc: 'vex', map: '0F38', op: 0x47, pp: '66', W: 0, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt32' }, // VEX.256.66.0F38.W0 47 /r | VPSLLVD ymm1, ymm2, ymm3/m256
   { id: 3047, name: 'VEX_Vpsllvq_xmm_xmm_xmmm128', mnemonic: 'vpsllvq', enc: 'vex', map: '0F38', op: 0x47, pp: '66', W: 1, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt64' }, // VEX.128.66.0F38.W1 47 /r | VPSLLVQ xmm1, xmm2, xmm3/m128
   { id: 3048, name: 'VEX_Vpsllvq_ymm_ymm_ymmm256', mnemonic: 'vpsllvq', enc: 'vex', map: '0F38', op: 0x47, pp: '66', W: 1, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt64' }, // VEX.256.66.0F38.W1 47 /r | VPSLLVQ ymm1, ymm2, ymm3/m256
@@ -3253,6 +3277,8 @@ export const FORMS: readonly Form[] = [
   { id: 3293, name: 'EVEX_Vpgatherdd_ymm_k1_vm32y', mnemonic: 'vpgatherdd', enc: 'evex', map: '0F38', op: 0x90, pp: '66', W: 0, L: 1, ops: ['ymm_reg', 'mem_vsib32y'], mem: 'Int32', tuple: 'N4', flags: ['k', 'kreq', 'uniqueRegs'] }, // EVEX.256.66.0F38.W0 90 /vsib | VPGATHERDD ymm1 {k1}, vm32y
   { id: 3294, name: 'EVEX_Vpgatherdd_zmm_k1_vm32z', mnemonic: 'vpgatherdd', enc: 'evex', map: '0F38', op: 0x90, pp: '66', W: 0, L: 2, ops: ['zmm_reg', 'mem_vsib32z'], mem: 'Int32', tuple: 'N4', flags: ['k', 'kreq', 'uniqueRegs'] }, // EVEX.512.66.0F38.W0 90 /vsib | VPGATHERDD zmm1 {k1}, vm32z
   { id: 3295, name: 'EVEX_Vpgatherdq_xmm_k1_vm32x', mnemonic: 'vpgatherdq', enc: 'evex', map: '0F38', op: 0x90, pp: '66', W: 1, L: 0, ops: ['xmm_reg', 'mem_vsib32x'], mem: 'Int64', tuple: 'N8', flags: ['k', 'kreq', 'uniqueRegs'] }, // EVEX.128.66.0F38.W1 90 /vsib | VPGATHERDQ xmm1 {k1}, vm32x
+];
+const F13: readonly Form[] = [
   { id: 3296, name: 'EVEX_Vpgatherdq_ymm_k1_vm32x', mnemonic: 'vpgatherdq', enc: 'evex', map: '0F38', op: 0x90, pp: '66', W: 1, L: 1, ops: ['ymm_reg', 'mem_vsib32x'], mem: 'Int64', tuple: 'N8', flags: ['k', 'kreq', 'uniqueRegs'] }, // EVEX.256.66.0F38.W1 90 /vsib | VPGATHERDQ ymm1 {k1}, vm32x
   { id: 3297, name: 'EVEX_Vpgatherdq_zmm_k1_vm32y', mnemonic: 'vpgatherdq', enc: 'evex', map: '0F38', op: 0x90, pp: '66', W: 1, L: 2, ops: ['zmm_reg', 'mem_vsib32y'], mem: 'Int64', tuple: 'N8', flags: ['k', 'kreq', 'uniqueRegs'] }, // EVEX.512.66.0F38.W1 90 /vsib | VPGATHERDQ zmm1 {k1}, vm32y
   { id: 3298, name: 'VEX_Vpgatherqd_xmm_vm64x_xmm', mnemonic: 'vpgatherqd', enc: 'vex', map: '0F38', op: 0x91, pp: '66', W: 0, L: 0, ops: ['xmm_reg', 'mem_vsib64x', 'xmm_vvvv'], mem: 'Int32', flags: ['uniqueRegs'] }, // VEX.128.66.0F38.W0 91 /r | VPGATHERQD xmm1, vm64x, xmm2
@@ -3503,6 +3529,8 @@ export const FORMS: readonly Form[] = [
   { id: 3543, name: 'EVEX_Vfmadd231pd_zmm_k1z_zmm_zmmm512b64_er', mnemonic: 'vfmadd231pd', enc: 'evex', map: '0F38', op: 0xB8, pp: '66', W: 1, L: 2, ops: ['zmm_reg', 'zmm_vvvv', 'zmm_or_mem'], mem: 'Packed512_Float64', bcst: 'Broadcast512_Float64', tuple: 'N64b8', flags: ['k', 'z', 'er'] }, // EVEX.512.66.0F38.W1 B8 /r | VFMADD231PD zmm1 {k1}{z}, zmm2, zmm3/m512/m64bcst{er}
   { id: 3544, name: 'VEX_Vfmadd231ss_xmm_xmm_xmmm32', mnemonic: 'vfmadd231ss', enc: 'vex', map: '0F38', op: 0xB9, pp: '66', W: 0, L: 'ig', ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Float32' }, // VEX.LIG.66.0F38.W0 B9 /r | VFMADD231SS xmm1, xmm2, xmm3/m32
   { id: 3545, name: 'VEX_Vfmadd231sd_xmm_xmm_xmmm64', mnemonic: 'vfmadd231sd', enc: 'vex', map: '0F38', op: 0xB9, pp: '66', W: 1, L: 'ig', ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Float64' }, // VEX.LIG.66.0F38.W1 B9 /r | VFMADD231SD xmm1, xmm2, xmm3/m64
+];
+const F14: readonly Form[] = [
   { id: 3546, name: 'EVEX_Vfmadd231ss_xmm_k1z_xmm_xmmm32_er', mnemonic: 'vfmadd231ss', enc: 'evex', map: '0F38', op: 0xB9, pp: '66', W: 0, L: 'ig', ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Float32', tuple: 'N4', flags: ['k', 'z', 'er'] }, // EVEX.LIG.66.0F38.W0 B9 /r | VFMADD231SS xmm1 {k1}{z}, xmm2, xmm3/m32{er}
   { id: 3547, name: 'EVEX_Vfmadd231sd_xmm_k1z_xmm_xmmm64_er', mnemonic: 'vfmadd231sd', enc: 'evex', map: '0F38', op: 0xB9, pp: '66', W: 1, L: 'ig', ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Float64', tuple: 'N8', flags: ['k', 'z', 'er'] }, // EVEX.LIG.66.0F38.W1 B9 /r | VFMADD231SD xmm1 {k1}{z}, xmm2, xmm3/m64{er}
   { id: 3548, name: 'VEX_Vfmsub231ps_xmm_xmm_xmmm128', mnemonic: 'vfmsub231ps', enc: 'vex', map: '0F38', op: 0xBA, pp: '66', W: 0, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_Float32' }, // VEX.128.66.0F38.W0 BA /r | VFMSUB231PS xmm1, xmm2, xmm3/m128
@@ -3753,6 +3781,8 @@ export const FORMS: readonly Form[] = [
   { id: 3793, name: 'VEX_Vextractps_rm32_xmm_imm8', mnemonic: 'vextractps', enc: 'vex', map: '0F3A', op: 0x17, pp: '66', W: 'ig32', L: 0, ops: ['r32_or_mem', 'xmm_reg', 'imm8'], mem: 'Float32' }, // VEX.128.66.0F3A.W0 17 /r ib | VEXTRACTPS r/m32, xmm1, imm8
   { id: 3794, name: 'VEX_Vextractps_r64m32_xmm_imm8', mnemonic: 'vextractps', enc: 'vex', map: '0F3A', op: 0x17, pp: '66', modes: [64], W: 1, L: 0, ops: ['r64_or_mem', 'xmm_reg', 'imm8'], mem: 'Float32' }, // VEX.128.66.0F3A.W1 17 /r ib | VEXTRACTPS r64/m32, xmm1, imm8
   { id: 3795, name: 'EVEX_Vextractps_rm32_xmm_imm8', mnemonic: 'vextractps', enc: 'evex', map: '0F3A', op: 0x17, pp: '66', W: 'ig32', L: 0, ops: ['r32_or_mem', 'xmm_reg', 'imm8'], mem: 'Float32', tuple: 'N4' }, // EVEX.128.66.0F3A.W0 17 /r ib | VEXTRACTPS r/m32, xmm1, imm8
+];
+const F15: readonly Form[] = [
   { id: 3796, name: 'EVEX_Vextractps_r64m32_xmm_imm8', mnemonic: 'vextractps', enc: 'evex', map: '0F3A', op: 0x17, pp: '66', modes: [64], W: 1, L: 0, ops: ['r64_or_mem', 'xmm_reg', 'imm8'], mem: 'Float32', tuple: 'N4' }, // EVEX.128.66.0F3A.W1 17 /r ib | VEXTRACTPS r64/m32, xmm1, imm8
   { id: 3797, name: 'VEX_Vinsertf128_ymm_ymm_xmmm128_imm8', mnemonic: 'vinsertf128', enc: 'vex', map: '0F3A', op: 0x18, pp: '66', W: 0, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'xmm_or_mem', 'imm8'], mem: 'Float128' }, // VEX.256.66.0F3A.W0 18 /r ib | VINSERTF128 ymm1, ymm2, xmm3/m128, imm8
   { id: 3798, name: 'EVEX_Vinsertf32x4_ymm_k1z_ymm_xmmm128_imm8', mnemonic: 'vinsertf32x4', enc: 'evex', map: '0F3A', op: 0x18, pp: '66', W: 0, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'xmm_or_mem', 'imm8'], mem: 'Packed128_Float32', tuple: 'N16', flags: ['k', 'z'] }, // EVEX.256.66.0F3A.W0 18 /r ib | VINSERTF32X4 ymm1 {k1}{z}, ymm2, xmm3/m128, imm8
@@ -4003,6 +4033,8 @@ export const FORMS: readonly Form[] = [
   { id: 4043, name: 'VEX_Vfnmaddsd_xmm_xmm_xmmm64_xmm', mnemonic: 'vfnmaddsd', enc: 'vex', map: '0F3A', op: 0x7B, pp: '66', W: 0, L: 'ig', ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem', 'xmm_is4'], mem: 'Float64' }, // VEX.LIG.66.0F3A.W0 7B /r /is4 | VFNMADDSD xmm1, xmm2, xmm3/m64, xmm4
   { id: 4044, name: 'VEX_Vfnmaddsd_xmm_xmm_xmm_xmmm64', mnemonic: 'vfnmaddsd', enc: 'vex', map: '0F3A', op: 0x7B, pp: '66', W: 1, L: 'ig', ops: ['xmm_reg', 'xmm_vvvv', 'xmm_is4', 'xmm_or_mem'], mem: 'Float64' }, // VEX.LIG.66.0F3A.W1 7B /r /is4 | VFNMADDSD xmm1, xmm2, xmm3, xmm4/m64
   { id: 4045, name: 'VEX_Vfnmsubps_xmm_xmm_xmmm128_xmm', mnemonic: 'vfnmsubps', enc: 'vex', map: '0F3A', op: 0x7C, pp: '66', W: 0, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem', 'xmm_is4'], mem: 'Packed128_Float32' }, // VEX.128.66.0F3A.W0 7C /r /is4 | VFNMSUBPS xmm1, xmm2, xmm3/m128, xmm4
+];
+const F16: readonly Form[] = [
   { id: 4046, name: 'VEX_Vfnmsubps_ymm_ymm_ymmm256_ymm', mnemonic: 'vfnmsubps', enc: 'vex', map: '0F3A', op: 0x7C, pp: '66', W: 0, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem', 'ymm_is4'], mem: 'Packed256_Float32' }, // VEX.256.66.0F3A.W0 7C /r /is4 | VFNMSUBPS ymm1, ymm2, ymm3/m256, ymm4
   { id: 4047, name: 'VEX_Vfnmsubps_xmm_xmm_xmm_xmmm128', mnemonic: 'vfnmsubps', enc: 'vex', map: '0F3A', op: 0x7C, pp: '66', W: 1, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_is4', 'xmm_or_mem'], mem: 'Packed128_Float32' }, // VEX.128.66.0F3A.W1 7C /r /is4 | VFNMSUBPS xmm1, xmm2, xmm3, xmm4/m128
   { id: 4048, name: 'VEX_Vfnmsubps_ymm_ymm_ymm_ymmm256', mnemonic: 'vfnmsubps', enc: 'vex', map: '0F3A', op: 0x7C, pp: '66', W: 1, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_is4', 'ymm_or_mem'], mem: 'Packed256_Float32' }, // VEX.256.66.0F3A.W1 7C /r /is4 | VFNMSUBPS ymm1, ymm2, ymm3, ymm4/m256
@@ -4253,6 +4285,8 @@ export const FORMS: readonly Form[] = [
   { id: 4338, name: 'EVEX_Vcvtph2dq_xmm_k1z_xmmm64b16', mnemonic: 'vcvtph2dq', enc: 'evex', map: 'map5', op: 0x5B, pp: '66', W: 0, L: 0, ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed64_Float16', bcst: 'Broadcast64_Float16', tuple: 'N8b2', flags: ['k', 'z'] }, // EVEX.128.66.MAP5.W0 5B /r | VCVTPH2DQ xmm1 {k1}{z}, xmm2/m64/m16bcst
   { id: 4339, name: 'EVEX_Vcvtph2dq_ymm_k1z_xmmm128b16', mnemonic: 'vcvtph2dq', enc: 'evex', map: 'map5', op: 0x5B, pp: '66', W: 0, L: 1, ops: ['ymm_reg', 'xmm_or_mem'], mem: 'Packed128_Float16', bcst: 'Broadcast128_Float16', tuple: 'N16b2', flags: ['k', 'z'] }, // EVEX.256.66.MAP5.W0 5B /r | VCVTPH2DQ ymm1 {k1}{z}, xmm2/m128/m16bcst
   { id: 4340, name: 'EVEX_Vcvtph2dq_zmm_k1z_ymmm256b16_er', mnemonic: 'vcvtph2dq', enc: 'evex', map: 'map5', op: 0x5B, pp: '66', W: 0, L: 2, ops: ['zmm_reg', 'ymm_or_mem'], mem: 'Packed256_Float16', bcst: 'Broadcast256_Float16', tuple: 'N32b2', flags: ['k', 'z', 'er'] }, // EVEX.512.66.MAP5.W0 5B /r | VCVTPH2DQ zmm1 {k1}{z}, ymm2/m256/m16bcst{er}
+];
+const F17: readonly Form[] = [
   { id: 4341, name: 'EVEX_Vcvtph2pd_xmm_k1z_xmmm32b16', mnemonic: 'vcvtph2pd', enc: 'evex', map: 'map5', op: 0x5A, pp: 'np', W: 0, L: 0, ops: ['xmm_reg', 'xmm_or_mem'], mem: 'Packed32_Float16', bcst: 'Broadcast32_Float16', tuple: 'N4b2', flags: ['k', 'z'] }, // EVEX.128.MAP5.W0 5A /r | VCVTPH2PD xmm1 {k1}{z}, xmm2/m32/m16bcst
   { id: 4342, name: 'EVEX_Vcvtph2pd_ymm_k1z_xmmm64b16', mnemonic: 'vcvtph2pd', enc: 'evex', map: 'map5', op: 0x5A, pp: 'np', W: 0, L: 1, ops: ['ymm_reg', 'xmm_or_mem'], mem: 'Packed64_Float16', bcst: 'Broadcast64_Float16', tuple: 'N8b2', flags: ['k', 'z'] }, // EVEX.256.MAP5.W0 5A /r | VCVTPH2PD ymm1 {k1}{z}, xmm2/m64/m16bcst
   { id: 4343, name: 'EVEX_Vcvtph2pd_zmm_k1z_xmmm128b16_sae', mnemonic: 'vcvtph2pd', enc: 'evex', map: 'map5', op: 0x5A, pp: 'np', W: 0, L: 2, ops: ['zmm_reg', 'xmm_or_mem'], mem: 'Packed128_Float16', bcst: 'Broadcast128_Float16', tuple: 'N16b2', flags: ['k', 'z', 'sae'] }, // EVEX.512.MAP5.W0 5A /r | VCVTPH2PD zmm1 {k1}{z}, xmm2/m128/m16bcst{sae}
@@ -4488,7 +4522,6 @@ export const FORMS: readonly Form[] = [
   { id: 4830, name: 'Xsha512_alt_16', mnemonic: 'xsha512_alt', enc: 'legacy', map: '0F', op: 0xA6D8, opLen: 2, pp: 'F3', modes: [16, 32], asz: 16, ops: [] }, // a16 F3 0F A6 D8 | XSHA512_ALT
   { id: 4831, name: 'Xsha512_alt_32', mnemonic: 'xsha512_alt', enc: 'legacy', map: '0F', op: 0xA6D8, opLen: 2, pp: 'F3', asz: 32, ops: [] }, // a32 F3 0F A6 D8 | XSHA512_ALT
   { id: 4832, name: 'Xsha512_alt_64', mnemonic: 'xsha512_alt', enc: 'legacy', map: '0F', op: 0xA6D8, opLen: 2, pp: 'F3', modes: [64], asz: 64, ops: [] }, // a64 F3 0F A6 D8 | XSHA512_ALT
-  { id: 4833, name: 'Zero_bytes', mnemonic: 'zero_bytes', enc: 'legacy', map: 'normal', op: 0x00, ops: [] }, // <zero_bytes> | ZERO_BYTES
   { id: 4834, name: 'Wrmsrns', mnemonic: 'wrmsrns', enc: 'legacy', map: '0F', op: 0x01C6, opLen: 2, pp: 'np', ops: [] }, // NP 0F 01 C6 | WRMSRNS
   { id: 4835, name: 'Wrmsrlist', mnemonic: 'wrmsrlist', enc: 'legacy', map: '0F', op: 0x01C6, opLen: 2, pp: 'F3', modes: [64], ops: [] }, // F3 0F 01 C6 | WRMSRLIST
   { id: 4836, name: 'Rdmsrlist', mnemonic: 'rdmsrlist', enc: 'legacy', map: '0F', op: 0x01C6, opLen: 2, pp: 'F2', modes: [64], ops: [] }, // F2 0F 01 C6 | RDMSRLIST
@@ -4504,6 +4537,8 @@ export const FORMS: readonly Form[] = [
   { id: 4846, name: 'Aor_m32_r32', mnemonic: 'aor', enc: 'legacy', map: '0F38', op: 0xFC, pp: 'F2', ops: ['mem', 'r32_reg'], mem: 'UInt32' }, // F2 0F 38 FC !(11):rrr:bbb | AOR m32, r32
   { id: 4847, name: 'Aor_m64_r64', mnemonic: 'aor', enc: 'legacy', map: '0F38', op: 0xFC, pp: 'F2', modes: [64], osz: 64, ops: ['mem', 'r64_reg'], mem: 'UInt64' }, // F2 o64 0F 38 FC !(11):rrr:bbb | AOR m64, r64
   { id: 4848, name: 'VEX_Vpdpbuud_xmm_xmm_xmmm128', mnemonic: 'vpdpbuud', enc: 'vex', map: '0F38', op: 0x50, pp: 'np', W: 0, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_UInt8' }, // VEX.128.0F38.W0 50 /r | VPDPBUUD xmm1, xmm2, xmm3/m128
+];
+const F18: readonly Form[] = [
   { id: 4849, name: 'VEX_Vpdpbuud_ymm_ymm_ymmm256', mnemonic: 'vpdpbuud', enc: 'vex', map: '0F38', op: 0x50, pp: 'np', W: 0, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt8' }, // VEX.256.0F38.W0 50 /r | VPDPBUUD ymm1, ymm2, ymm3/m256
   { id: 4850, name: 'VEX_Vpdpbsud_xmm_xmm_xmmm128', mnemonic: 'vpdpbsud', enc: 'vex', map: '0F38', op: 0x50, pp: 'F3', W: 0, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem'], mem: 'Packed128_Int8' }, // VEX.128.F3.0F38.W0 50 /r | VPDPBSUD xmm1, xmm2, xmm3/m128
   { id: 4851, name: 'VEX_Vpdpbsud_ymm_ymm_ymmm256', mnemonic: 'vpdpbsud', enc: 'vex', map: '0F38', op: 0x50, pp: 'F3', W: 0, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_Int8' }, // VEX.256.F3.0F38.W0 50 /r | VPDPBSUD ymm1, ymm2, ymm3/m256
@@ -4592,6 +4627,7 @@ export const FORMS: readonly Form[] = [
   { id: 4934, name: 'VEX_Vsm4rnds4_ymm_ymm_ymmm256', mnemonic: 'vsm4rnds4', enc: 'vex', map: '0F38', op: 0xDA, pp: 'F2', W: 0, L: 1, ops: ['ymm_reg', 'ymm_vvvv', 'ymm_or_mem'], mem: 'Packed256_UInt32' }, // VEX.256.F2.0F38.W0 DA /r | VSM4RNDS4 ymm1, ymm2, ymm3/m256
   { id: 4935, name: 'VEX_Vsm3rnds2_xmm_xmm_xmmm128_imm8', mnemonic: 'vsm3rnds2', enc: 'vex', map: '0F3A', op: 0xDE, pp: '66', W: 0, L: 0, ops: ['xmm_reg', 'xmm_vvvv', 'xmm_or_mem', 'imm8'], mem: 'Packed128_UInt32' }, // VEX.128.66.0F3A.W0 DE /r ib | VSM3RNDS2 xmm1, xmm2, xmm3/m128, imm8
 ];
+export const FORMS: readonly Form[] = [...F0, ...F1, ...F2, ...F3, ...F4, ...F5, ...F6, ...F7, ...F8, ...F9, ...F10, ...F11, ...F12, ...F13, ...F14, ...F15, ...F16, ...F17, ...F18];
 
 /** Memory operand sizes named like iced-x86 MemorySize: total bytes, element bytes, broadcast. */
 export const MEMORY_SIZES = {

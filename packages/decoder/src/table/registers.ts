@@ -5,13 +5,16 @@
 const range = (prefix: string, n: number, suffix = ''): string[] =>
   Array.from({ length: n }, (_, i) => `${prefix}${i}${suffix}`);
 
+/** r8..r15 with a size suffix. */
+const upper = (suffix: string): string[] => Array.from({ length: 8 }, (_, i) => `r${i + 8}${suffix}`);
+
 export const REGISTER_NAMES: readonly string[] = [
   'none',
   // 8-bit: encodings 0-7 without REX, then 4-7 with REX (spl..dil), then r8b..r15b
-  'al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh', 'spl', 'bpl', 'sil', 'dil', ...range('r', 8, 'b').map((_, i) => `r${i + 8}b`),
-  'ax', 'cx', 'dx', 'bx', 'sp', 'bp', 'si', 'di', ...range('r', 8).map((_, i) => `r${i + 8}w`),
-  'eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', ...range('r', 8).map((_, i) => `r${i + 8}d`),
-  'rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', ...range('r', 8).map((_, i) => `r${i + 8}`),
+  'al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh', 'spl', 'bpl', 'sil', 'dil', ...upper('b'),
+  'ax', 'cx', 'dx', 'bx', 'sp', 'bp', 'si', 'di', ...upper('w'),
+  'eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', ...upper('d'),
+  'rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', ...upper(''),
   'eip', 'rip',
   'es', 'cs', 'ss', 'ds', 'fs', 'gs',
   ...range('st', 8),
@@ -42,8 +45,14 @@ export const Reg = {
   SPL: at('spl'),
   R8B: at('r8b'),
   AX: at('ax'),
+  SP: at('sp'),
+  BP: at('bp'),
   EAX: at('eax'),
+  ESP: at('esp'),
+  EBP: at('ebp'),
   RAX: at('rax'),
+  RSP: at('rsp'),
+  RBP: at('rbp'),
   EIP: at('eip'),
   RIP: at('rip'),
   ES: at('es'),
