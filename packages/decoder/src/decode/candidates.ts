@@ -68,9 +68,9 @@ export const CF = {
  * Departures from the opcode strings in the table, for decoding (each checked against iced-x86
  * and documented in table/README.md): the VIA PadLock groups 0F A6 / 0F A7 are listed with a
  * fixed ModRM (C0, C8, ...) but the processor decodes them by ModRM.reg alone (mod = 11), and
- * MONTMUL (F3 0F A6 C0) does not decode with 16-bit addressing.
+ * MONTMUL (F3 0F A6 C0) decodes only with 32-bit addressing.
  */
-const A16_UNDECODED = (f: Form): boolean => f.enc === 'legacy' && f.map === '0F' && f.opLen === 2 && f.op === 0xa6c0 && f.asz === 16;
+const MONTMUL_NOT_A32 = (f: Form): boolean => f.enc === 'legacy' && f.map === '0F' && f.opLen === 2 && f.op === 0xa6c0 && f.asz !== 32;
 const RM_IGNORED = (f: Form): boolean => f.enc === 'legacy' && f.map === '0F' && f.opLen === 2 && (f.op >> 8 === 0xa6 || f.op >> 8 === 0xa7);
 
 export interface Cand {
@@ -232,7 +232,7 @@ function build(): (Slot | undefined)[] {
     const c = makeCand(f);
     // Forms only AMD processors decode (modes: []) never win on the Intel decoding path.
     if (c.modes === 0) continue;
-    if (A16_UNDECODED(f)) continue;
+    if (MONTMUL_NOT_A32(f)) continue;
     const space = spaceOf(f);
     const op = f.opLen === 2 ? f.op >> 8 : f.op;
     const count = c.flags & CF.OpcodeReg ? 8 : 1;

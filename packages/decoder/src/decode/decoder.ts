@@ -356,7 +356,7 @@ export class Decoder {
     const flags = c.flags;
     if ((flags & CF.Vvvv) === 0 && this.vvvvRaw !== 0) return this.isEvex ? Invalid.EvexField : Invalid.VexField;
     if (!this.isEvex) return Invalid.None;
-    if (this.vexL === 3 && !(this.evexB && this.mod === 3 && (flags & CF.Er) !== 0)) return Invalid.EvexField;
+    if (this.vexL === 3 && !(this.evexB && this.mod === 3 && (flags & (CF.Er | CF.Sae)) !== 0)) return Invalid.EvexField;
     if (this.aaa === 0 ? (flags & CF.KReq) !== 0 : (flags & CF.K) === 0) return Invalid.EvexField;
     if (this.evexZ && ((flags & CF.Z) === 0 || this.aaa === 0)) return Invalid.EvexField;
     // Zeroing-masking into a memory destination is #UD (SDM vol. 2 §2.7.4... "EVEX.z with memory dest").
@@ -551,8 +551,12 @@ export class Decoder {
         case OPK.sti_opcode: r = Reg.ST0 + this.rm; break;
         case OPK.r8_reg: r = gpr8(reg, rex); break;
         case OPK.r16_reg: case OPK.r16_reg_mem: r = Reg.AX + reg; break;
-        case OPK.r32_reg: case OPK.r32_reg_mem: r = Reg.EAX + reg; break;
-        case OPK.r64_reg: case OPK.r64_reg_mem: r = Reg.RAX + reg; break;
+        case OPK.r32_reg: case OPK.r32_reg_mem:
+        case OPK.r64_reg: case OPK.r64_reg_mem:
+          // EVEX.R' would name a 17th general register: #UD.
+          if (this.rR2) { this.fail(out, Invalid.Register); return false; }
+          r = (k === OPK.r32_reg || k === OPK.r32_reg_mem ? Reg.EAX : Reg.RAX) + reg;
+          break;
         case OPK.r16_rm: r = Reg.AX + rm; break;
         case OPK.r32_rm: r = Reg.EAX + rm; break;
         case OPK.r64_rm: r = Reg.RAX + rm; break;
@@ -593,9 +597,10 @@ export class Decoder {
           if (this.vvvv > 7) { this.fail(out, Invalid.Register); return false; }
           r = Reg.K0 + this.vvvv;
           break;
-        case OPK.tmm_reg: r = Reg.TMM0 + this.reg; break;
-        case OPK.tmm_rm: r = Reg.TMM0 + this.rm; break;
-        case OPK.tmm_vvvv: r = Reg.TMM0 + (this.vvvv & 7); break;
+        // There are only tmm0-tmm7: VEX.R, VEX.B or vvvv > 7 naming a ninth tile is #UD.
+        case OPK.tmm_reg: if (this.rR) { this.fail(out, Invalid.Register); return false; } r = Reg.TMM0 + this.reg; break;
+        case OPK.tmm_rm: if (this.rB) { this.fail(out, Invalid.Register); return false; } r = Reg.TMM0 + this.rm; break;
+        case OPK.tmm_vvvv: if (this.vvvv > 7) { this.fail(out, Invalid.Register); return false; } r = Reg.TMM0 + this.vvvv; break;
         case OPK.xmm_reg: r = Reg.XMM0 + regV; break;
         case OPK.ymm_reg: r = Reg.YMM0 + regV; break;
         case OPK.zmm_reg: r = Reg.ZMM0 + regV; break;
