@@ -222,6 +222,8 @@ function compare(a: Cand, b: Cand): number {
 export interface Slot {
   readonly cands: readonly Cand[];
   readonly hasModrm: boolean;
+  /** With ModRM: the candidates that can match each ModRM.reg value (groups are scanned by /digit). */
+  readonly byReg: readonly (readonly Cand[])[];
 }
 
 function build(): (Slot | undefined)[] {
@@ -251,7 +253,8 @@ function build(): (Slot | undefined)[] {
     for (const c of l) {
       if (c.hasModrm !== hasModrm) throw new Error(`slot ${i.toString(16)} mixes ModRM and non-ModRM forms (${c.form.name})`);
     }
-    slots[i] = { cands: l, hasModrm };
+    const byReg = [0, 1, 2, 3, 4, 5, 6, 7].map((r) => l.filter((c) => c.reg < 0 || c.reg === r));
+    slots[i] = { cands: l, hasModrm, byReg };
   });
   return slots;
 }

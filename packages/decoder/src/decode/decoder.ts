@@ -5,9 +5,27 @@
 // immediates. Which form owns an opcode is decided by the candidate lists built from the
 // instruction table (candidates.ts); this file only reads bytes and applies the rules that
 // are the same for every form.
-import { Instruction, Invalid, OpKind, Prefix, Rounding } from '../instruction';
-import { Reg, gpr8 } from '../table/registers';
-import { CF, OPK, SLOTS, Space, type Cand } from './candidates';
+import * as I from '../instruction';
+import * as R from '../table/registers';
+import * as C from './candidates';
+import type { Cand } from './candidates';
+
+// Module-local copies: bundlers and tsx turn cross-module bindings into getter calls, which
+// would dominate the hot path.
+const { Instruction } = I;
+type Instruction = I.Instruction;
+const Invalid = { ...I.Invalid };
+type Invalid = I.Invalid;
+const OpKind = { ...I.OpKind };
+type OpKind = I.OpKind;
+const Prefix = { ...I.Prefix };
+const Rounding = { ...I.Rounding };
+const Reg = { ...R.Reg };
+const gpr8 = R.gpr8;
+const CF = { ...C.CF };
+const OPK = { ...C.OPK };
+const SLOTS = C.SLOTS;
+const Space = { ...C.Space };
 
 const MODE_BIT = { 16: 1, 32: 2, 64: 4 } as const;
 
@@ -57,8 +75,11 @@ export class Decoder {
   private ripRel = false;
   private immCount = 0;
 
+  private readonly modeBit: number;
+
   constructor(bits: 16 | 32 | 64, bytes: Uint8Array, ip = 0, offset = 0) {
     this.bits = bits;
+    this.modeBit = MODE_BIT[bits];
     this.bytes = bytes;
     this.position = offset;
     this.ip = ip;
@@ -110,7 +131,7 @@ export class Decoder {
     let b = 0;
     for (;;) {
       b = this.byte();
-      if (this.overflow) return this.fail(out, Invalid.Truncated);
+      if (this.overflow) return this.fail(out, this.overflowReason());
       if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) {
         if (bits !== 64 || segPrio <= 0) seg = b === 0x26 ? Reg.ES : b === 0x2e ? Reg.CS : b === 0x36 ? Reg.SS : Reg.DS;
         prefixes |= Prefix.Segment;
@@ -193,7 +214,7 @@ export class Decoder {
       this.rm = m & 7;
     }
     const mod = this.mod;
-    const modeBit = MODE_BIT[bits];
+    const modeBit = this.modeBit;
     const pp = vexPp >= 0 ? vexPp : mand;
 
     let cand: Cand | undefined;
@@ -209,13 +230,12 @@ export class Decoder {
       if (!(c.modes & modeBit)) return this.fail(out, Invalid.NotInMode);
       cand = c;
     } else {
-      const cands = slot!.cands;
+      const cands = hasModrm ? slot!.byReg[this.reg]! : slot!.cands;
       for (let i = 0; i < cands.length; i++) {
         const c = cands[i]!;
         if (!(c.modes & modeBit)) { why = Invalid.NotInMode; continue; }
         if (c.pp >= 0 ? c.pp !== pp : (c.flags & CF.Nfx) !== 0 && mand >= 2) continue;
         if ((c.flags & CF.No66) !== 0 && has66) continue;
-        if (c.reg >= 0 && c.reg !== this.reg) continue;
         if (c.fixed >= 0 && (this.modrm & c.fixedMask) !== c.fixed) continue;
         if (c.rm >= 0 && (mod !== 3 || this.rm !== c.rm)) continue;
         if (c.mod === 1 ? mod === 3 : c.mod === 2 && mod !== 3) { why = Invalid.ModRM; continue; }
