@@ -4,3 +4,12 @@ export { Instruction, Invalid, INVALID_REASON_TEXT, OpKind, Prefix, Rounding, MA
 export type { Form, FormFlag, OperandKind } from './table/form';
 export { FORMS, MEMORY_SIZES, formById, formName, mnemonicOf, memorySizeBytes } from './table/lookup';
 export { Reg, REGISTER_NAMES, REGISTER_COUNT, gpr8, registerByName, registerName, registerWidth } from './table/registers';
+export {
+  CLASS_SELECTORS, FORM_OVERRIDES, INVALID_CLASS, MNEMONIC_CLASSES, classOf, formHasMemoryOperand, isControlTransfer,
+  isIoplSensitive, isPrivileged, isSensitive, isSensitiveUnprivileged, selectForms,
+} from './table/classes';
+export type { ClassSelectorName, Flow, InstructionClass, MemoryAccess, VmExit } from './table/classes';
+export { Flag, STATUS_FLAGS, flagNames, flagsFromNames } from './table/eflags';
+export type { FlagName } from './table/eflags';
+export { VMX_CONTROL, VMX_EXIT_REASON, vmxExitReasonName } from './table/vmx-exit-reasons';
+export type { VmxControlName, VmxExitReasonName } from './table/vmx-exit-reasons';
