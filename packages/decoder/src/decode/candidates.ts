@@ -96,7 +96,7 @@ export interface Cand {
   /** -1 any, else 0/1/2. */
   readonly L: number;
   readonly hasModrm: boolean;
-  readonly ops: Uint8Array;
+  readonly ops: readonly number[];
   readonly flags: number;
   readonly memName: string;
   readonly memSize: number;
@@ -190,7 +190,7 @@ function makeCand(f: Form): Cand {
     W: f.enc === 'legacy' ? (f.W === 1 ? 1 : -1) : W,
     L: f.L === undefined || f.L === 'ig' ? -1 : f.L,
     hasModrm,
-    ops: Uint8Array.from(ops.map((k) => OPK[k])),
+    ops: ops.map((k) => OPK[k]),
     flags,
     memName: f.mem ?? '',
     memSize: f.mem ? memorySizeBytes(f.mem) : 0,
