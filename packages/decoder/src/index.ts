@@ -13,3 +13,5 @@ export { Flag, STATUS_FLAGS, flagNames, flagsFromNames } from './table/eflags';
 export type { FlagName } from './table/eflags';
 export { VMX_CONTROL, VMX_EXIT_REASON, vmxExitReasonName } from './table/vmx-exit-reasons';
 export type { VmxControlName, VmxExitReasonName } from './table/vmx-exit-reasons';
+export { formatIntel } from './format/intel';
+export type { IntelFormatOptions } from './format/intel';
