@@ -260,3 +260,131 @@ function build(): (Slot | undefined)[] {
 }
 
 export const SLOTS = build();
+
+// ---- Per-mode match keys -------------------------------------------------------------------
+// In one code size the conditions of a form reduce to "these bits of the decoder's state word
+// must have these values", so the hot loop tests one AND and one compare per candidate. The
+// state word, built once per instruction by the decoder:
+export const Key = {
+  /** bits 0-7: the ModRM byte */
+  Mod3: 1 << 8,
+  /** bits 9-12: the mandatory prefix, one-hot: none, 66, F3, F2 (VEX/EVEX/XOP: their pp) */
+  PpShift: 9,
+  Has66: 1 << 13,
+  /** 2-bit operand-size codes (16 -> 0, 32 -> 1, 64 -> 2) under the rules a form follows */
+  OsShift: 14, // plain: 66 and REX.W
+  OsD64Shift: 16, // default-64 forms in 64-bit mode (PUSH, POP, near branches)
+  OsNo64Shift: 18, // o32 forms without an o64 twin: REX.W reads as 32
+  OsNo66Shift: 24, // forms whose 66 is a mandatory prefix: only REX.W counts
+  AsShift: 20,
+  W: 1 << 22,
+  LShift: 26,
+  RexB: 1 << 28,
+} as const;
+
+export const sizeCode = (bits: number): number => (bits === 16 ? 0 : bits === 32 ? 1 : 2);
+
+export interface ModeCand {
+  readonly c: Cand;
+  readonly mask: number;
+  readonly value: number;
+}
+
+export interface ModeSlot {
+  readonly hasModrm: boolean;
+  /** Without ModRM: the only list. With ModRM: indexed by ModRM.reg. */
+  readonly byReg: readonly (readonly ModeCand[])[];
+}
+
+function modeKey(c: Cand, bits: 16 | 32 | 64): ModeCand | undefined {
+  let mask = 0, value = 0;
+  if (c.fixed >= 0) { mask |= c.fixedMask | Key.Mod3; value |= c.fixed | Key.Mod3; }
+  if (c.rm >= 0) { mask |= 0xc7 | Key.Mod3; value |= 0xc0 | c.rm | Key.Mod3; }
+  if (c.mod === 1) mask |= Key.Mod3;
+  else if (c.mod === 2) { mask |= Key.Mod3; value |= Key.Mod3; }
+  const legacy = c.form.enc === 'legacy' || c.form.enc === '3dnow';
+  if (c.pp >= 0) { mask |= 15 << Key.PpShift; value |= (1 << c.pp) << Key.PpShift; }
+  else if (c.flags & CF.Nfx) mask |= 12 << Key.PpShift;
+  if (c.flags & CF.No66) mask |= Key.Has66;
+  if (c.osz) {
+    let shift: number = Key.OsShift;
+    if (bits === 64 && (c.flags & CF.F64)) {
+      if (c.osz !== 64) return undefined;
+      shift = -1;
+    } else if (bits === 64 && (c.flags & CF.D64)) shift = Key.OsD64Shift;
+    else if (c.pp === 1) shift = Key.OsNo66Shift;
+    else if (c.flags & CF.Os64As32) shift = Key.OsNo64Shift;
+    if (shift >= 0) { mask |= 3 << shift; value |= sizeCode(c.osz) << shift; }
+  }
+  if (c.asz) { mask |= 3 << Key.AsShift; value |= sizeCode(c.asz) << Key.AsShift; }
+  if (legacy) {
+    if (c.W === 1) { mask |= Key.W; value |= Key.W; }
+  } else if (c.W >= 0 && !((c.flags & CF.WIg32) && bits !== 64)) {
+    mask |= Key.W;
+    if (c.W) value |= Key.W;
+  }
+  if (c.L >= 0) { mask |= 3 << Key.LShift; value |= c.L << Key.LShift; }
+  if (c.flags & CF.Nop90) mask |= Key.RexB;
+  return { c, mask, value };
+}
+
+const modeSlotCache = new Map<number, (ModeSlot | undefined)[]>();
+
+/** The slots of one code size, built on first use. */
+export function modeSlots(bits: 16 | 32 | 64): (ModeSlot | undefined)[] {
+  const hit = modeSlotCache.get(bits);
+  if (hit) return hit;
+  const bit = bits === 16 ? 1 : bits === 32 ? 2 : 4;
+  const out: (ModeSlot | undefined)[] = new Array(SLOTS.length);
+  SLOTS.forEach((s, i) => {
+    if (!s) return;
+    const keyed = (l: readonly Cand[]): ModeCand[] =>
+      l.filter((c) => (c.modes & bit) !== 0).map((c) => modeKey(c, bits)).filter((k): k is ModeCand => k !== undefined);
+    out[i] = { hasModrm: s.hasModrm, byReg: s.hasModrm ? s.byReg.map(keyed) : [keyed(s.cands)] };
+  });
+  modeSlotCache.set(bits, out);
+  return out;
+}
+
+/**
+ * The same keys packed flat for the hot path: following object references from slot to list to
+ * candidate costs more than the tests themselves, so each code size gets typed arrays.
+ * `kind[slot]`: 0 no such opcode, 1 no ModRM, 2 ModRM. Candidates of (slot, ModRM.reg) are the
+ * triples (mask, value, index into `cands`) in `data` from `start[slot * 8 + reg]` to the next.
+ */
+export interface ModeTable {
+  readonly kind: Uint8Array;
+  readonly start: Int32Array;
+  readonly data: Int32Array;
+  readonly cands: readonly Cand[];
+}
+
+const modeTableCache = new Map<number, ModeTable>();
+
+export function modeTable(bits: 16 | 32 | 64): ModeTable {
+  const hit = modeTableCache.get(bits);
+  if (hit) return hit;
+  const slots = modeSlots(bits);
+  const kind = new Uint8Array(SLOTS.length);
+  const start = new Int32Array(SLOTS.length * 8 + 1);
+  const data: number[] = [];
+  const cands: Cand[] = [];
+  const index = new Map<Cand, number>();
+  for (let i = 0; i < SLOTS.length; i++) {
+    const s = slots[i];
+    if (s) kind[i] = s.hasModrm ? 2 : 1;
+    for (let r = 0; r < 8; r++) {
+      start[i * 8 + r] = data.length / 3;
+      const list = s ? s.byReg[s.hasModrm ? r : 0]! : [];
+      for (const k of list) {
+        let ci = index.get(k.c);
+        if (ci === undefined) { ci = cands.length; cands.push(k.c); index.set(k.c, ci); }
+        data.push(k.mask, k.value, ci);
+      }
+    }
+  }
+  start[SLOTS.length * 8] = data.length / 3;
+  const t: ModeTable = { kind, start, data: Int32Array.from(data), cands };
+  modeTableCache.set(bits, t);
+  return t;
+}

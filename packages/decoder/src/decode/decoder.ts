@@ -25,6 +25,10 @@ const gpr8 = R.gpr8;
 const CF = { ...C.CF };
 const OPK = { ...C.OPK };
 const SLOTS = C.SLOTS;
+const Key = { ...C.Key };
+const sizeCode = C.sizeCode;
+/** Stands for "a form with no operand-size rule" when computing the plain operand size. */
+const NO_FLAGS_CAND = { flags: 0, pp: -1 } as Cand;
 const Space = { ...C.Space };
 
 const MODE_BIT = { 16: 1, 32: 2, 64: 4 } as const;
@@ -76,10 +80,12 @@ export class Decoder {
   private immCount = 0;
 
   private readonly modeBit: number;
+  private readonly table: C.ModeTable;
 
   constructor(bits: 16 | 32 | 64, bytes: Uint8Array, ip = 0, offset = 0) {
     this.bits = bits;
     this.modeBit = MODE_BIT[bits];
+    this.table = C.modeTable(bits);
     this.bytes = bytes;
     this.position = offset;
     this.ip = ip;
@@ -201,10 +207,10 @@ export class Decoder {
     if (this.overflow) return this.fail(out, this.overflowReason());
     this.opcodeByte = op;
 
-    let slot = op >= 0 ? SLOTS[space * 256 + op] : undefined;
-    if (space !== Space.D3NOW && !slot) return this.fail(out, Invalid.Undefined);
+    const kind = op >= 0 ? this.table.kind[space * 256 + op]! : 2;
+    if (kind === 0) return this.fail(out, Invalid.Undefined);
 
-    const hasModrm = space === Space.D3NOW || slot!.hasModrm;
+    const hasModrm = kind === 2;
     this.modrm = this.mod = this.reg = this.rm = 0;
     if (hasModrm) {
       const m = this.byte();
@@ -224,32 +230,32 @@ export class Decoder {
       if (mod !== 3) this.memory(1, 1);
       const suffix = this.byte();
       if (this.overflow) return this.fail(out, this.overflowReason());
-      slot = SLOTS[Space.D3NOW * 256 + suffix];
+      const slot = SLOTS[Space.D3NOW * 256 + suffix];
       if (!slot) return this.fail(out, Invalid.Undefined);
       const c = slot.cands[0]!;
       if (!(c.modes & modeBit)) return this.fail(out, Invalid.NotInMode);
       cand = c;
     } else {
-      const cands = hasModrm ? slot!.byReg[this.reg]! : slot!.cands;
-      for (let i = 0; i < cands.length; i++) {
-        const c = cands[i]!;
-        if (!(c.modes & modeBit)) { why = Invalid.NotInMode; continue; }
-        if (c.pp >= 0 ? c.pp !== pp : (c.flags & CF.Nfx) !== 0 && mand >= 2) continue;
-        if ((c.flags & CF.No66) !== 0 && has66) continue;
-        if (c.fixed >= 0 && (this.modrm & c.fixedMask) !== c.fixed) continue;
-        if (c.rm >= 0 && (mod !== 3 || this.rm !== c.rm)) continue;
-        if (c.mod === 1 ? mod === 3 : c.mod === 2 && mod !== 3) { why = Invalid.ModRM; continue; }
-        if (c.osz !== 0) {
-          const os = this.operandSize(c, has66);
-          if (c.osz !== os && !(os === 64 && (c.flags & CF.Os64As32) !== 0)) continue;
+      // The state word that every candidate's (mask, value) is tested against (candidates.ts, Key).
+      const rexW = this.rexW;
+      const os = this.operandSize(NO_FLAGS_CAND, has66);
+      const osCode = sizeCode(os);
+      const osD64 = rexW ? 2 : has66 ? 0 : 2;
+      const osNo66 = bits === 64 ? (rexW ? 2 : 1) : sizeCode(bits);
+      const state = this.modrm | (mod === 3 ? Key.Mod3 : 0) | ((1 << pp) << Key.PpShift) | (has66 ? Key.Has66 : 0) |
+        (osCode << Key.OsShift) | (osD64 << Key.OsD64Shift) | ((osCode === 2 ? 1 : osCode) << Key.OsNo64Shift) |
+        (osNo66 << Key.OsNo66Shift) | (sizeCode(as) << Key.AsShift) | (rexW ? Key.W : 0) |
+        (this.effectiveL() << Key.LShift) | (this.rB !== 0 ? Key.RexB : 0);
+      const t = this.table;
+      const data = t.data;
+      const at = (space * 256 + op) * 8 + this.reg;
+      for (let i = t.start[at]! * 3, end = t.start[at + 1]! * 3; i < end; i += 3) {
+        if ((state & data[i]!) === data[i + 1]!) {
+          cand = t.cands[data[i + 2]!]!;
+          break;
         }
-        if (c.asz !== 0 && c.asz !== as) continue;
-        if (c.W >= 0 && (vexPp >= 0 ? c.W !== (this.rexW ? 1 : 0) && !((c.flags & CF.WIg32) !== 0 && bits !== 64) : !this.rexW)) continue;
-        if (c.L >= 0 && c.L !== this.effectiveL()) continue;
-        if ((c.flags & CF.Nop90) !== 0 && this.rB !== 0) continue;
-        cand = c;
-        break;
       }
+      if (!cand) why = this.diagnose(SLOTS[space * 256 + op]!, hasModrm, mod);
       if (!cand) return this.fail(out, why);
       if (hasModrm && mod !== 3 && c_needsMemory(cand)) this.memory(cand.n, cand.nb);
     }
@@ -364,6 +370,16 @@ export class Decoder {
       this.vvvvRaw = vvvv;
     }
     return (space << 8) | op;
+  }
+
+  /** Why no form matched (the slow path): another mode has it, or the ModRM form is wrong. */
+  private diagnose(slot: C.Slot, hasModrm: boolean, mod: number): Invalid {
+    let why: Invalid = Invalid.Undefined;
+    for (const c of hasModrm ? slot.byReg[this.reg]! : slot.cands) {
+      if (!(c.modes & this.modeBit)) why = Invalid.NotInMode;
+      else if (c.mod === 1 ? mod === 3 : c.mod === 2 && mod !== 3) why = Invalid.ModRM;
+    }
+    return why;
   }
 
   private effectiveL(): number {
