@@ -94,6 +94,9 @@ export const Rounding = { None: 0, RoundToNearest: 1, RoundDown: 2, RoundUp: 3, 
 
 export const MAX_OPERANDS = 5;
 
+/** Groups of optional Instruction fields, for cheap clearing between decodes. */
+export const Parts = { Operands: 1, Memory: 2, Immediate: 4, Branch: 8, Evex: 16, All: 31 } as const;
+
 export class Instruction {
   /** Address of the first byte (instruction pointer), below 2^53. */
   ip = 0;
@@ -164,29 +167,51 @@ export class Instruction {
     return this.ip + this.length;
   }
 
+  /**
+   * Which groups of optional fields hold values (Parts bits): the decoder clears only those
+   * before refilling the object, which keeps decodeOut cheap. Code that writes fields itself
+   * should call reset() before handing the object back to a decoder.
+   */
+  parts: number = Parts.All;
+
+  /** Clears every field. */
   reset(): void {
+    this.parts = Parts.All;
+    this.clear();
+  }
+
+  /** Clears the always-present fields and the optional groups marked in `parts`. */
+  clear(): void {
     this.length = 0;
     this.form = 0;
     this.invalid = Invalid.None;
     this.prefixes = 0;
     this.segmentPrefix = 0;
     this.opCount = 0;
-    const k = this.opKinds, r = this.opRegs;
-    k[0] = k[1] = k[2] = k[3] = k[4] = 0;
-    r[0] = r[1] = r[2] = r[3] = r[4] = 0;
-    this.memBase = this.memIndex = 0;
-    this.memScale = 1;
-    this.memDisp = this.memDispHi = this.memDispSize = 0;
-    this.memSegment = this.memSize = 0;
-    this.memSizeName = '';
-    this.broadcast = false;
-    this.imm = this.immHi = this.imm2 = 0;
-    this.target = this.targetHi = 0;
-    this.farSelector = 0;
-    this.opmask = 0;
-    this.zeroing = false;
-    this.suppressAllExceptions = false;
-    this.rounding = Rounding.None;
+    const parts = this.parts;
+    if (parts === 0) return;
+    this.parts = 0;
+    if (parts & Parts.Operands) {
+      const k = this.opKinds, r = this.opRegs;
+      k[0] = k[1] = k[2] = k[3] = k[4] = 0;
+      r[0] = r[1] = r[2] = r[3] = r[4] = 0;
+    }
+    if (parts & Parts.Memory) {
+      this.memBase = this.memIndex = 0;
+      this.memScale = 1;
+      this.memDisp = this.memDispHi = this.memDispSize = 0;
+      this.memSegment = this.memSize = 0;
+      this.memSizeName = '';
+      this.broadcast = false;
+    }
+    if (parts & Parts.Immediate) this.imm = this.immHi = this.imm2 = 0;
+    if (parts & Parts.Branch) this.target = this.targetHi = this.farSelector = 0;
+    if (parts & Parts.Evex) {
+      this.opmask = 0;
+      this.zeroing = false;
+      this.suppressAllExceptions = false;
+      this.rounding = Rounding.None;
+    }
   }
 
   /** A detached copy (the decoder reuses its output object). */
