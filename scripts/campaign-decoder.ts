@@ -3,7 +3,8 @@
 // (packages/decoder/test/support/arbitraries.ts): some uniform, most assembled from legacy
 // prefixes, a REX byte, an opcode escape (0F, 0F38, 0F3A, 3DNow!, VEX, XOP, EVEX) and random
 // tail bytes, because uniform bytes rarely reach the interesting maps. For every sample the
-// two must agree on validity and, when valid, on length and form (our form id is iced's Code).
+// two must agree on validity and, when valid, on length, form (our form id is iced's Code) and
+// every operand (test/support/compare-iced.ts, the same check as the property test).
 //
 //   pnpm campaign:decoder [--per-mode N] [--seed S] [--modes 16,32,64]
 //
@@ -12,6 +13,7 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { Decoder, INVALID_REASON_TEXT, Instruction, formName } from '@ringshift/decoder';
+import { compareWithIced } from '../packages/decoder/test/support/compare-iced';
 
 type Iced = typeof import('iced-x86');
 const iced = createRequire(import.meta.url)('iced-x86') as Iced;
@@ -121,6 +123,11 @@ function runMode(bits: 16 | 32 | 64): ModeSummary {
       if (ours.valid !== icedValid) kind = ours.valid ? 'valid only to ringshift' : 'valid only to iced';
       else if (ours.valid && ours.length !== theirs.length) kind = 'length';
       else if (ours.valid && ours.form !== code) kind = 'form';
+      let operandDiff = '';
+      if (kind === '' && ours.valid) {
+        operandDiff = compareWithIced(ours, theirs);
+        if (operandDiff) kind = 'operands';
+      }
       if (kind === '') {
         if (ours.valid) s.bothValid++;
         else s.bothInvalid++;
@@ -130,7 +137,7 @@ function runMode(bits: 16 | 32 | 64): ModeSummary {
       s.byKind[kind] = (s.byKind[kind] ?? 0) + 1;
       const oursText = ours.valid ? `${formName(ours.form)} len ${ours.length}` : `invalid (${INVALID_REASON_TEXT[ours.invalid]})`;
       const icedText = icedValid ? `${icedCodeName.get(code)} len ${theirs.length}` : `invalid (DecoderError ${icedDecoder.lastError})`;
-      process.stdout.write(`${bits}-bit ${kind}: ${hex(chunk.subarray(at, at + SAMPLE))} | ringshift ${oursText} | iced ${icedText}\n`);
+      process.stdout.write(`${bits}-bit ${kind}: ${hex(chunk.subarray(at, at + SAMPLE))} | ringshift ${oursText} | iced ${icedText}${operandDiff ? ` | ${operandDiff}` : ''}\n`);
     }
     icedDecoder.free();
     done += n;
