@@ -15,3 +15,11 @@ export { VMX_CONTROL, VMX_EXIT_REASON, vmxExitReasonName } from './table/vmx-exi
 export type { VmxControlName, VmxExitReasonName } from './table/vmx-exit-reasons';
 export { formatIntel } from './format/intel';
 export type { IntelFormatOptions } from './format/intel';
+export {
+  Assembler, EncodeError, Label, asm1, branchCandidates, buildInstruction, candidates, canonicalMnemonic, encode, encodeInto,
+  encodedLength, far, formNamed, imm, ins, mem, reg, rel,
+} from './encode/index';
+export type {
+  AssembleResult, Candidate, EncodeOptions, FarOperand, ImmOperand, LabelResolver, MemOperand, MemSpec, Operand, RegOperand,
+  RelOperand,
+} from './encode/index';
