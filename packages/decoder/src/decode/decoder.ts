@@ -332,10 +332,13 @@ export class Decoder {
     this.p = start;
     this.limit = Math.min(bytes.length, start + 15);
     this.overflow = false;
-    this.rexW = false;
-    this.rR = this.rX = this.rB = this.rR2 = this.rX2 = 0;
-    this.vvvv = this.vvvvRaw = this.vexL = this.aaa = 0;
-    this.evexB = this.evexZ = this.isEvex = false;
+    // VEX/EVEX state is cleared only after an instruction that set it.
+    if (this.vexSeen) {
+      this.vexSeen = false;
+      this.rR2 = this.rX2 = 0;
+      this.vvvv = this.vvvvRaw = this.vexL = this.aaa = 0;
+      this.evexB = this.evexZ = this.isEvex = false;
+    }
     this.relSize = 0;
     this.ripRel = false;
     this.immCount = 0;
@@ -375,13 +378,11 @@ export class Decoder {
       }
       rex = 0;
     }
-    if (rex) {
-      this.rexW = (rex & 8) !== 0;
-      this.rR = (rex & 4) << 1;
-      this.rX = (rex & 2) << 2;
-      this.rB = (rex & 1) << 3;
-      prefixes |= PREFIX_Rex;
-    }
+    this.rexW = (rex & 8) !== 0;
+    this.rR = (rex & 4) << 1;
+    this.rX = (rex & 2) << 2;
+    this.rB = (rex & 1) << 3;
+    if (rex) prefixes |= PREFIX_Rex;
     const as: 16 | 32 | 64 = bits === 16 ? (has67 ? 32 : 16) : bits === 32 ? (has67 ? 16 : 32) : has67 ? 32 : 64;
     this.as = as;
     this.seg = seg;
@@ -407,6 +408,7 @@ export class Decoder {
           this.p++;
           return this.fail(out, INVALID_VexPrefix);
         }
+        this.vexSeen = true;
         const r = b === 0x62 ? this.evex(out) : this.vex(b);
         if (r < 0) return this.fail(out, this.overflow ? this.overflowReason() : r === -2 ? INVALID_EvexField : INVALID_Undefined);
         space = r >> 8;
@@ -448,6 +450,7 @@ export class Decoder {
       cand = c;
     } else {
       // The state word that every candidate's (mask, value) is tested against (candidates.ts, Key).
+      // With EVEX.b on a register form, L'L holds the rounding mode and the vector length is 512 (§2.7.3).
       const rexW = this.rexW;
       const os = this.operandSize(NO_FLAGS_CAND, has66);
       const osCode = sizeCode(os);
@@ -456,7 +459,7 @@ export class Decoder {
       const state = this.modrm | (mod === 3 ? KEY_Mod3 : 0) | ((1 << pp) << KEY_PpShift) | (has66 ? KEY_Has66 : 0) |
         (osCode << KEY_OsShift) | (osD64 << KEY_OsD64Shift) | ((osCode === 2 ? 1 : osCode) << KEY_OsNo64Shift) |
         (osNo66 << KEY_OsNo66Shift) | (sizeCode(as) << KEY_AsShift) | (rexW ? KEY_W : 0) |
-        (this.effectiveL() << KEY_LShift) | (this.rB !== 0 ? KEY_RexB : 0);
+        ((this.isEvex && this.evexB && mod === 3 ? 2 : this.vexL) << KEY_LShift) | (this.rB !== 0 ? KEY_RexB : 0);
       const t = this.table;
       const data = t.data;
       const at = (space * 256 + op) * 8 + this.reg;
@@ -498,6 +501,7 @@ export class Decoder {
   }
 
   private vexPpOut = -1;
+  private vexSeen = true;
 
   /** VEX (C4/C5) and XOP (8F). Returns (space << 8) | opcode, or -1. */
   private vex(b: number): number {
@@ -593,11 +597,7 @@ export class Decoder {
     return why;
   }
 
-  private effectiveL(): number {
-    // With EVEX.b on a register form, L'L holds the rounding mode and the vector length is 512 (§2.7.3).
-    if (this.isEvex && this.evexB && this.mod === 3) return 2;
-    return this.vexL;
-  }
+
 
   private checkVex(c: Cand): Invalid {
     const flags = c.flags;
