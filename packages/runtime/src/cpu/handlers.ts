@@ -1,0 +1,48 @@
+// The dispatch table: form id -> handler. Families in ops/ export handlers keyed by mnemonic
+// (for every form of it) or by exact form name (overrides); this is the one place that joins
+// the decoder's table to the semantics, so an instruction's handler is found by its name.
+import { FORMS, type Form } from '@ringshift/decoder';
+import type { Handler } from './cpu';
+import { ARITH } from './ops/arith';
+import { CONTROL } from './ops/control';
+import { DATA } from './ops/data';
+import { FLAGS_OPS } from './ops/flags';
+import { STACK } from './ops/stack';
+import { SYSTEM } from './ops/system';
+
+export interface Family {
+  readonly byMnemonic?: Readonly<Record<string, Handler>>;
+  readonly byForm?: Readonly<Record<string, Handler>>;
+}
+
+export const FAMILIES: readonly Family[] = [DATA, ARITH, STACK, CONTROL, FLAGS_OPS, SYSTEM];
+
+/** Forms a 32-bit processor can execute: legacy encodings in 16/32-bit mode. */
+const ia32 = (f: Form): boolean => (f.enc === 'legacy') && (!f.modes || f.modes.includes(32) || f.modes.includes(16));
+
+export function buildHandlers(families: readonly Family[] = FAMILIES): (Handler | undefined)[] {
+  const table: (Handler | undefined)[] = [];
+  const byName = new Map(FORMS.map((f) => [f.name, f]));
+  for (const fam of families) {
+    for (const [m, h] of Object.entries(fam.byMnemonic ?? {})) {
+      let n = 0;
+      for (const f of FORMS) if (f.mnemonic === m && ia32(f)) { table[f.id] = h; n++; }
+      if (n === 0) throw new Error(`handler for unknown mnemonic ${m}`);
+    }
+  }
+  for (const fam of families) {
+    for (const [name, h] of Object.entries(fam.byForm ?? {})) {
+      const f = byName.get(name);
+      if (!f) throw new Error(`handler for unknown form ${name}`);
+      table[f.id] = h;
+    }
+  }
+  return table;
+}
+
+/** Operand size in bits of each form's first explicit operand (8/16/32), else its o16/o32. */
+export const OPSIZE = new Uint8Array(Math.max(...FORMS.map((f) => f.id)) + 1);
+for (const f of FORMS) {
+  const k = f.ops[0] ?? '';
+  OPSIZE[f.id] = /^(r8_|al$)/.test(k) ? 8 : /^(r16_|ax$)/.test(k) ? 16 : /^(r32_|eax$)/.test(k) ? 32 : f.osz === 16 ? 16 : 32;
+}

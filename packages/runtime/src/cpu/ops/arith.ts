@@ -1,0 +1,68 @@
+// Integer arithmetic and logic: ADD OR ADC SBB AND SUB XOR CMP TEST INC DEC NEG NOT
+// (SDM vol. 2, each instruction's page; flags through lazy-flags.ts).
+import type { Instruction } from '@ringshift/decoder';
+import type { Cpu, Handler } from '../cpu';
+import * as F from '../eflags';
+import { OPSIZE } from '../handlers';
+import { LazyOp } from '../lazy-flags';
+
+const mask = (size: number): number => (size === 32 ? -1 : (1 << size) - 1);
+
+type Binary = (cpu: Cpu, a: number, b: number, size: number) => number;
+
+/** dst = f(dst, src); `store` false for CMP and TEST. */
+function binary(f: Binary, store = true): Handler {
+  return (cpu: Cpu, ins: Instruction) => {
+    const size = OPSIZE[ins.form]!;
+    const a = cpu.readOp(ins, 0, size);
+    const b = cpu.readOp(ins, 1, size);
+    const r = f(cpu, a, b, size) & mask(size);
+    if (store) cpu.writeOp(ins, 0, size, r);
+  };
+}
+
+const add: Binary = (cpu, a, b, size) => { const r = (a + b) | 0; cpu.setLazy(LazyOp.Add, a, b, r, size); return r; };
+const sub: Binary = (cpu, a, b, size) => { const r = (a - b) | 0; cpu.setLazy(LazyOp.Sub, a, b, r, size); return r; };
+const adc: Binary = (cpu, a, b, size) => {
+  const c = cpu.getFlag(F.CF) ? 1 : 0;
+  const r = (a + b + c) | 0;
+  cpu.setLazy(LazyOp.Adc, a, b, r, size, c);
+  return r;
+};
+const sbb: Binary = (cpu, a, b, size) => {
+  const c = cpu.getFlag(F.CF) ? 1 : 0;
+  const r = (a - b - c) | 0;
+  cpu.setLazy(LazyOp.Sbb, a, b, r, size, c);
+  return r;
+};
+const logic = (op: (a: number, b: number) => number): Binary => (cpu, a, b, size) => {
+  const r = op(a, b);
+  cpu.setLazy(LazyOp.Logic, a, b, r, size);
+  return r;
+};
+
+function unary(f: (cpu: Cpu, a: number, size: number) => number): Handler {
+  return (cpu, ins) => {
+    const size = OPSIZE[ins.form]!;
+    const r = f(cpu, cpu.readOp(ins, 0, size), size);
+    cpu.writeOp(ins, 0, size, r & mask(size));
+  };
+}
+
+export const ARITH = {
+  byMnemonic: {
+    add: binary(add),
+    or: binary(logic((a, b) => a | b)),
+    adc: binary(adc),
+    sbb: binary(sbb),
+    and: binary(logic((a, b) => a & b)),
+    sub: binary(sub),
+    xor: binary(logic((a, b) => a ^ b)),
+    cmp: binary(sub, false),
+    test: binary(logic((a, b) => a & b), false),
+    inc: unary((cpu, a, size) => { const r = (a + 1) | 0; cpu.setLazy(LazyOp.Inc, a, 1, r, size); return r; }),
+    dec: unary((cpu, a, size) => { const r = (a - 1) | 0; cpu.setLazy(LazyOp.Dec, a, 1, r, size); return r; }),
+    neg: unary((cpu, a, size) => { const r = -a | 0; cpu.setLazy(LazyOp.Neg, 0, a, r, size); return r; }),
+    not: unary((_cpu, a) => ~a),
+  },
+};

@@ -1,0 +1,240 @@
+// Control transfer: JMP, Jcc, JCXZ/JECXZ, LOOP/LOOPE/LOOPNE, CALL, RET (near and far), INT n,
+// INT3, INTO, IRET (SDM vol. 2; far transfers in protected mode: vol. 3A §5.8).
+import { OpKind, type Instruction } from '@ringshift/decoder';
+import type { Cpu, Handler } from '../cpu';
+import { ATTR_CODE } from '../cpu';
+import * as F from '../eflags';
+import { Fault, Vector } from '../fault';
+import { UnsupportedFeature } from '../interrupts';
+import { SegReg } from '../registers';
+import { loadCodeSegment, loadDataSegment, loadSegmentReal, readDescriptor } from '../segments';
+import { CONDITIONS } from './conditions';
+
+/** Target of a near branch, checked against the CS limit (#GP(0), SDM JMP "Protected Mode Exceptions"). */
+function jumpNear(cpu: Cpu, target: number, size: number): void {
+  const t = size === 16 ? target & 0xffff : target | 0;
+  if ((t >>> 0) > (cpu.segLimit[SegReg.CS]! >>> 0)) throw new Fault(Vector.GP, 0);
+  cpu.nextEip = t;
+}
+
+/** Operand size of a branch: the form's (o16/o32) or the code size. */
+const osize = (ins: Instruction): number => (ins.operandSize === 16 ? 16 : 32);
+
+/** Near branch target from a relative, register or memory operand. */
+function nearTarget(cpu: Cpu, ins: Instruction, s: number): number {
+  const k = ins.opKinds[0]!;
+  if (k === OpKind.NearBranch16 || k === OpKind.NearBranch32) return ins.target;
+  return cpu.readOp(ins, 0, s);
+}
+
+const jmp: Handler = (cpu, ins) => {
+  const k = ins.opKinds[0]!;
+  if (k === OpKind.FarBranch16 || k === OpKind.FarBranch32) return farJump(cpu, ins.farSelector, ins.target, k === OpKind.FarBranch32 ? 32 : 16, false);
+  if (k === OpKind.Memory && ins.memSizeName.startsWith('SegPtr')) {
+    const s = ins.memSizeName === 'SegPtr32' ? 32 : 16;
+    const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
+    const off = cpu.readSized(seg, ea, s);
+    const sel = cpu.read16(seg, (ea + (s >>> 3)) | 0);
+    return farJump(cpu, sel, off, s, false);
+  }
+  const s = osize(ins);
+  jumpNear(cpu, nearTarget(cpu, ins, s), s);
+};
+
+const call: Handler = (cpu, ins) => {
+  const k = ins.opKinds[0]!;
+  if (k === OpKind.FarBranch16 || k === OpKind.FarBranch32) return farJump(cpu, ins.farSelector, ins.target, k === OpKind.FarBranch32 ? 32 : 16, true);
+  if (k === OpKind.Memory && ins.memSizeName.startsWith('SegPtr')) {
+    const s = ins.memSizeName === 'SegPtr32' ? 32 : 16;
+    const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
+    const off = cpu.readSized(seg, ea, s);
+    const sel = cpu.read16(seg, (ea + (s >>> 3)) | 0);
+    return farJump(cpu, sel, off, s, true);
+  }
+  const s = osize(ins);
+  const target = nearTarget(cpu, ins, s);
+  const t = s === 16 ? target & 0xffff : target | 0;
+  if ((t >>> 0) > (cpu.segLimit[SegReg.CS]! >>> 0)) throw new Fault(Vector.GP, 0);
+  cpu.push(s, cpu.nextEip);
+  cpu.nextEip = t;
+};
+
+const retNear: Handler = (cpu, ins) => {
+  const s = osize(ins);
+  const saved = cpu.regs[4]!;
+  const t = cpu.pop(s);
+  try {
+    jumpNear(cpu, t, s);
+  } catch (e) {
+    cpu.regs[4] = saved;
+    throw e;
+  }
+  if (ins.opCount > 0) releaseStack(cpu, ins.imm & 0xffff);
+};
+
+function releaseStack(cpu: Cpu, n: number): void {
+  if (cpu.stackBits === 32) cpu.regs[4] = (cpu.regs[4]! + n) | 0;
+  else cpu.regs[4] = (cpu.regs[4]! & ~0xffff) | ((cpu.regs[4]! + n) & 0xffff);
+}
+
+/**
+ * Far JMP/CALL to a code segment. Real mode: CS = selector. Protected mode: a direct transfer
+ * to a conforming or non-conforming code segment at the same privilege (SDM vol. 3A §5.8.1);
+ * call gates and task switches are not implemented yet and end the run with a report.
+ */
+function farJump(cpu: Cpu, selector: number, offset: number, size: number, isCall: boolean): void {
+  if (!cpu.protectedMode || cpu.v86) {
+    if (isCall) {
+      cpu.push(size, cpu.sel[SegReg.CS]!);
+      cpu.push(size, cpu.nextEip);
+    }
+    loadSegmentReal(cpu, SegReg.CS, selector);
+    cpu.nextEip = size === 16 ? offset & 0xffff : offset;
+    return;
+  }
+  if ((selector & 0xfffc) === 0) throw new Fault(Vector.GP, 0);
+  const d = readDescriptor(cpu, selector);
+  const err = selector & 0xfffc;
+  if ((d.attr & 0x10) === 0) throw new UnsupportedFeature('far transfers through call gates, task gates or TSS descriptors');
+  if ((d.attr & ATTR_CODE) === 0) throw new Fault(Vector.GP, err);
+  const rpl = selector & 3;
+  if (d.attr & 4) {
+    if (d.dpl > cpu.cpl) throw new Fault(Vector.GP, err);
+  } else if (rpl > cpu.cpl || d.dpl !== cpu.cpl) {
+    throw new Fault(Vector.GP, err);
+  }
+  if ((d.attr & 0x80) === 0) throw new Fault(Vector.NP, err);
+  const t = size === 16 ? offset & 0xffff : offset | 0;
+  if ((t >>> 0) > (d.limit >>> 0)) throw new Fault(Vector.GP, 0);
+  if (isCall) {
+    cpu.push(size, cpu.sel[SegReg.CS]!);
+    cpu.push(size, cpu.nextEip);
+  }
+  loadCodeSegment(cpu, selector, d, cpu.cpl);
+  cpu.nextEip = t;
+}
+
+const retFar: Handler = (cpu, ins) => {
+  const s = osize(ins);
+  const saved = cpu.regs[4]!;
+  try {
+    const off = cpu.pop(s);
+    const sel = cpu.pop(s) & 0xffff;
+    if (cpu.protectedMode && !cpu.v86) {
+      if ((sel & 3) > cpu.cpl) throw new UnsupportedFeature('far RET to an outer privilege level');
+      if ((sel & 0xfffc) === 0) throw new Fault(Vector.GP, 0);
+      const d = readDescriptor(cpu, sel);
+      const err = sel & 0xfffc;
+      if ((d.attr & 0x18) !== 0x18 || (sel & 3) < cpu.cpl) throw new Fault(Vector.GP, err);
+      if ((d.attr & 4) ? d.dpl > (sel & 3) : d.dpl !== (sel & 3)) throw new Fault(Vector.GP, err);
+      if ((d.attr & 0x80) === 0) throw new Fault(Vector.NP, err);
+      const t = s === 16 ? off & 0xffff : off;
+      if ((t >>> 0) > (d.limit >>> 0)) throw new Fault(Vector.GP, 0);
+      loadCodeSegment(cpu, sel, d, cpu.cpl);
+      cpu.nextEip = t;
+    } else {
+      loadSegmentReal(cpu, SegReg.CS, sel);
+      cpu.nextEip = s === 16 ? off & 0xffff : off;
+    }
+  } catch (e) {
+    cpu.regs[4] = saved;
+    throw e;
+  }
+  if (ins.opCount > 0) releaseStack(cpu, ins.imm & 0xffff);
+};
+
+const iret: Handler = (cpu, ins) => {
+  const s = osize(ins);
+  if (cpu.protectedMode && (cpu.v86 || (cpu.eflags & F.NT))) throw new UnsupportedFeature('IRET from virtual-8086 mode or with NT = 1 (task return)');
+  const saved = cpu.regs[4]!;
+  try {
+    const off = cpu.pop(s);
+    const sel = cpu.pop(s) & 0xffff;
+    const flags = cpu.pop(s);
+    if (!cpu.protectedMode) {
+      loadSegmentReal(cpu, SegReg.CS, sel);
+      cpu.nextEip = s === 16 ? off & 0xffff : off;
+      const keep = s === 16 ? ~0xffff : F.VM | F.VIF | F.VIP;
+      cpu.eflags = (cpu.eflags & keep) | (flags & ~keep);
+      return;
+    }
+    const rpl = sel & 3;
+    if ((sel & 0xfffc) === 0) throw new Fault(Vector.GP, 0);
+    const d = readDescriptor(cpu, sel);
+    const err = sel & 0xfffc;
+    if ((d.attr & 0x18) !== 0x18 || rpl < cpu.cpl) throw new Fault(Vector.GP, err);
+    if ((d.attr & 4) ? d.dpl > rpl : d.dpl !== rpl) throw new Fault(Vector.GP, err);
+    if ((d.attr & 0x80) === 0) throw new Fault(Vector.NP, err);
+    if (s === 32 && (flags & F.VM) && cpu.cpl === 0) throw new UnsupportedFeature('IRET to virtual-8086 mode');
+    const t = s === 16 ? off & 0xffff : off;
+    // EFLAGS rules of IRET (SDM IRET "Operation"): IOPL only at CPL 0, IF only if CPL <= IOPL;
+    // VIF/VIP only at CPL 0 with a 32-bit operand size; VM stays 0 here.
+    const iopl = (cpu.eflags & F.IOPL) >>> 12;
+    let writable = F.STATUS | F.TF | F.DF | F.NT | F.RF | F.AC | F.ID;
+    if (cpu.cpl === 0) writable |= F.IOPL | F.VIF | F.VIP;
+    if (cpu.cpl <= iopl) writable |= F.IF;
+    if (s === 16) writable &= 0xffff;
+    if (rpl > cpu.cpl) {
+      // Return to an outer level: pop ESP and SS too (SDM vol. 3A §6.12.1, IRET "RETURN-TO-OUTER-PRIVILEGE-LEVEL").
+      const esp = cpu.pop(s);
+      const ss = cpu.pop(s) & 0xffff;
+      if ((t >>> 0) > (d.limit >>> 0)) throw new Fault(Vector.GP, 0);
+      cpu.eflags = (cpu.eflags & ~writable) | (flags & writable);
+      loadCodeSegment(cpu, sel, d, rpl);
+      loadDataSegment(cpu, SegReg.SS, ss);
+      cpu.regs[4] = s === 16 ? (cpu.regs[4]! & ~0xffff) | (esp & 0xffff) : esp;
+      // Data segments the new CPL may not use become null (SDM IRET, "RETURN-TO-OUTER-PRIVILEGE-LEVEL").
+      for (const seg of [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS]) {
+        const a = cpu.segAttr[seg]!;
+        const dataOrNonConforming = (a & ATTR_CODE) === 0 || (a & 4) === 0;
+        if (dataOrNonConforming && ((a >>> 5) & 3) < rpl) {
+          cpu.sel[seg] = 0;
+          cpu.segAttr[seg] = 0;
+        }
+      }
+    } else {
+      if ((t >>> 0) > (d.limit >>> 0)) throw new Fault(Vector.GP, 0);
+      cpu.eflags = (cpu.eflags & ~writable) | (flags & writable);
+      loadCodeSegment(cpu, sel, d, cpu.cpl);
+    }
+    cpu.nextEip = t;
+  } catch (e) {
+    cpu.regs[4] = saved;
+    throw e;
+  }
+};
+
+/** Counter register of LOOP/JCXZ: CX or ECX by address size. */
+function counter(cpu: Cpu, ins: Instruction): number {
+  return ins.addressSize === 16 ? cpu.regs[1]! & 0xffff : cpu.regs[1]!;
+}
+function decCounter(cpu: Cpu, ins: Instruction): number {
+  if (ins.addressSize === 16) {
+    const cx = (cpu.regs[1]! - 1) & 0xffff;
+    cpu.regs[1] = (cpu.regs[1]! & ~0xffff) | cx;
+    return cx;
+  }
+  return (cpu.regs[1] = (cpu.regs[1]! - 1) | 0);
+}
+
+const byMnemonic: Record<string, Handler> = {
+  jmp,
+  call,
+  ret: retNear,
+  retf: retFar,
+  iret,
+  iretd: iret,
+  jcxz: (cpu, ins) => { if (counter(cpu, ins) === 0) jumpNear(cpu, ins.target, osize(ins)); },
+  jecxz: (cpu, ins) => { if (counter(cpu, ins) === 0) jumpNear(cpu, ins.target, osize(ins)); },
+  loop: (cpu, ins) => { if (decCounter(cpu, ins) !== 0) jumpNear(cpu, ins.target, osize(ins)); },
+  loope: (cpu, ins) => { if (decCounter(cpu, ins) !== 0 && cpu.getFlag(F.ZF)) jumpNear(cpu, ins.target, osize(ins)); },
+  loopne: (cpu, ins) => { if (decCounter(cpu, ins) !== 0 && !cpu.getFlag(F.ZF)) jumpNear(cpu, ins.target, osize(ins)); },
+  int: (cpu, ins) => cpu.raise(ins.imm & 0xff, -1, true, cpu.nextEip),
+  int3: (cpu) => cpu.raise(Vector.BP, -1, true, cpu.nextEip),
+  into: (cpu) => { if (cpu.getFlag(F.OF)) cpu.raise(Vector.OF, -1, true, cpu.nextEip); },
+};
+for (const [cc, test] of Object.entries(CONDITIONS)) {
+  byMnemonic[`j${cc}`] = (cpu, ins) => { if (test(cpu)) jumpNear(cpu, ins.target, osize(ins)); };
+}
+
+export const CONTROL = { byMnemonic };
