@@ -27,30 +27,31 @@ function nearTarget(cpu: Cpu, ins: Instruction, s: number): number {
   return cpu.readOp(ins, 0, s);
 }
 
-const jmp: Handler = (cpu, ins) => {
+/** JMP/CALL ptr16:16/32 or m16:16/32: performs the far transfer and returns true; false if near. */
+function tryFar(cpu: Cpu, ins: Instruction, isCall: boolean): boolean {
   const k = ins.opKinds[0]!;
-  if (k === OpKind.FarBranch16 || k === OpKind.FarBranch32) return farJump(cpu, ins.farSelector, ins.target, k === OpKind.FarBranch32 ? 32 : 16, false);
-  if (k === OpKind.Memory && ins.memSizeName.startsWith('SegPtr')) {
-    const s = ins.memSizeName === 'SegPtr32' ? 32 : 16;
-    const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
-    const off = cpu.readSized(seg, ea, s);
-    const sel = cpu.read16(seg, (ea + (s >>> 3)) | 0);
-    return farJump(cpu, sel, off, s, false);
+  if (k === OpKind.FarBranch16 || k === OpKind.FarBranch32) {
+    farJump(cpu, ins.farSelector, ins.target, k === OpKind.FarBranch32 ? 32 : 16, isCall);
+    return true;
   }
+  if (k !== OpKind.Memory || !ins.memSizeName.startsWith('SegPtr')) return false;
+  // m16:16 / m16:32: the offset first, then the selector (SDM JMP, "Operation").
+  const s = ins.memSizeName === 'SegPtr32' ? 32 : 16;
+  const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
+  const off = cpu.readSized(seg, ea, s);
+  const sel = cpu.read16(seg, (ea + (s >>> 3)) | 0);
+  farJump(cpu, sel, off, s, isCall);
+  return true;
+}
+
+const jmp: Handler = (cpu, ins) => {
+  if (tryFar(cpu, ins, false)) return;
   const s = osize(ins);
   jumpNear(cpu, nearTarget(cpu, ins, s), s);
 };
 
 const call: Handler = (cpu, ins) => {
-  const k = ins.opKinds[0]!;
-  if (k === OpKind.FarBranch16 || k === OpKind.FarBranch32) return farJump(cpu, ins.farSelector, ins.target, k === OpKind.FarBranch32 ? 32 : 16, true);
-  if (k === OpKind.Memory && ins.memSizeName.startsWith('SegPtr')) {
-    const s = ins.memSizeName === 'SegPtr32' ? 32 : 16;
-    const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
-    const off = cpu.readSized(seg, ea, s);
-    const sel = cpu.read16(seg, (ea + (s >>> 3)) | 0);
-    return farJump(cpu, sel, off, s, true);
-  }
+  if (tryFar(cpu, ins, true)) return;
   const s = osize(ins);
   const target = nearTarget(cpu, ins, s);
   const t = s === 16 ? target & 0xffff : target | 0;
