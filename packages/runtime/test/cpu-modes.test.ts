@@ -1,0 +1,91 @@
+// Real mode and exception delivery, with expectations from the SDM sections named.
+import { Assembler, imm, mem, reg } from '@ringshift/decoder';
+import { describe, expect, it } from 'vitest';
+import { Cpu, Eflags, PhysicalMemory, Vector } from '../src/index';
+import { HANDLERS, RecordingPorts, flatCpu } from './support/flat';
+
+/** A CPU at reset (real mode), with code at 0000:7C00 and the IVT at 0. */
+function realMode(build: (a: Assembler) => void): Cpu {
+  const cpu = new Cpu(new PhysicalMemory(1 << 20), new RecordingPorts(), HANDLERS);
+  const a = new Assembler(16, 0x7c00);
+  build(a);
+  cpu.mem.load(0x7c00, a.assemble().bytes);
+  cpu.sel[1] = 0;
+  cpu.segBase[1] = 0;
+  cpu.eip = 0x7c00;
+  cpu.regs[4] = 0x7000;
+  return cpu;
+}
+
+describe('real-address mode', () => {
+  it('starts at reset with CS.base FFFF0000 and EIP FFF0 (SDM vol. 3A §9.1.4)', () => {
+    const cpu = new Cpu(new PhysicalMemory(1 << 20), new RecordingPorts(), HANDLERS);
+    expect(cpu.segBase[1]! >>> 0).toBe(0xffff0000);
+    expect(cpu.eip).toBe(0xfff0);
+    expect(cpu.protectedMode).toBe(false);
+    expect(cpu.codeBits).toBe(16);
+  });
+
+  it('forms addresses as segment * 16 + offset and wraps 16-bit registers', () => {
+    const cpu = realMode((a) => {
+      a.asm('mov', reg('ax'), imm(0x1234));
+      a.asm('mov', reg('ds'), reg('ax'));
+      a.asm('mov', mem({ disp: 0x10, size: 2 }), imm(0xbeef));
+      a.asm('mov', reg('cx'), imm(0xffff));
+      a.asm('inc', reg('cx'));
+      a.asm('hlt');
+    });
+    expect(cpu.run(100)).toBe('halted');
+    expect(cpu.mem.read16(0x12340 + 0x10)).toBe(0xbeef);
+    expect(cpu.regs[1]! & 0xffff).toBe(0);
+    expect(cpu.getFlag(Eflags.ZF)).toBe(true);
+  });
+
+  it('delivers INT n through the IVT: pushes FLAGS, CS, IP and clears IF/TF (SDM vol. 3A §20.1.4)', () => {
+    const cpu = realMode((a) => {
+      a.asm('sti');
+      a.asm('int', imm(0x21));
+      a.asm('hlt');
+    });
+    // IVT[0x21] -> 0000:8000, where the handler sets BX and returns with IRET.
+    cpu.mem.write16(0x21 * 4, 0x8000);
+    cpu.mem.write16(0x21 * 4 + 2, 0);
+    const h = new Assembler(16, 0x8000);
+    h.asm('mov', reg('bx'), imm(0x4242));
+    h.asm('iret');
+    cpu.mem.load(0x8000, h.assemble().bytes);
+    cpu.step(); // sti
+    cpu.step(); // int 21h
+    expect(cpu.eip).toBe(0x8000);
+    expect(cpu.getFlag(Eflags.IF)).toBe(false);
+    expect(cpu.regs[4]! & 0xffff).toBe(0x7000 - 6);
+    expect(cpu.mem.read16(0x7000 - 6)).toBe(0x7c03); // return IP: the instruction after INT
+    expect(cpu.run(100)).toBe('halted');
+    expect(cpu.regs[3]! & 0xffff).toBe(0x4242);
+    expect(cpu.getFlag(Eflags.IF)).toBe(true); // IRET restored FLAGS
+  });
+
+  it('UD2 faults with #UD through IVT[6], returning to the faulting instruction (SDM vol. 3A §6.5)', () => {
+    const cpu = realMode((a) => {
+      a.bytes(Uint8Array.from([0x0f, 0x0b])); // UD2
+    });
+    cpu.mem.write16(Vector.UD * 4, 0x9000);
+    cpu.step();
+    expect(cpu.eip).toBe(0x9000);
+    expect(cpu.mem.read16(0x7000 - 6)).toBe(0x7c00); // a fault: the return IP is the faulting instruction
+  });
+});
+
+describe('protected mode faults', () => {
+  it('a write through a read-only data segment is #GP(0); with no IDT entry it escalates to #DF and a triple fault (SDM vol. 3A §5.5, §6.15)', () => {
+    const { cpu } = flatCpu();
+    cpu.segAttr[3] = (cpu.segAttr[3]! & ~0x2); // DS: read-only data
+    const a = new Assembler(32, 0x100000);
+    a.asm('mov', mem({ disp: 0x200000, size: 4 }), reg('eax'));
+    cpu.mem.load(0x100000, a.assemble().bytes);
+    cpu.eip = 0x100000;
+    cpu.idtrLimit = 0; // no IDT entry for #GP: the delivery fails, which escalates
+    cpu.step();
+    expect(cpu.shutdownReason).toMatch(/triple fault/);
+  });
+});
