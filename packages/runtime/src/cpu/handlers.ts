@@ -4,10 +4,17 @@
 import { FORMS, type Form } from '@ringshift/decoder';
 import type { Handler } from './cpu';
 import { ARITH } from './ops/arith';
+import { BCD } from './ops/bcd';
+import { BITS } from './ops/bits';
 import { CONTROL } from './ops/control';
 import { DATA } from './ops/data';
+import { DESCRIPTORS } from './ops/descriptors';
 import { FLAGS_OPS } from './ops/flags';
+import { MSR } from './ops/msr';
+import { MULDIV } from './ops/muldiv';
+import { SHIFT } from './ops/shift';
 import { STACK } from './ops/stack';
+import { STRING } from './ops/string';
 import { SYSTEM } from './ops/system';
 
 export interface Family {
@@ -15,7 +22,7 @@ export interface Family {
   readonly byForm?: Readonly<Record<string, Handler>>;
 }
 
-export const FAMILIES: readonly Family[] = [DATA, ARITH, STACK, CONTROL, FLAGS_OPS, SYSTEM];
+export const FAMILIES: readonly Family[] = [DATA, ARITH, STACK, CONTROL, FLAGS_OPS, SYSTEM, SHIFT, MULDIV, BCD, BITS, STRING, DESCRIPTORS, MSR];
 
 /** Forms a 32-bit processor can execute: legacy encodings in 16/32-bit mode. */
 const ia32 = (f: Form): boolean => (f.enc === 'legacy') && (!f.modes || f.modes.includes(32) || f.modes.includes(16));

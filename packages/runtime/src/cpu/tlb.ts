@@ -1,0 +1,183 @@
+// Translation lookaside buffer in front of paging.ts's translate() (SDM vol. 3A §4.10).
+//
+// An entry caches, per linear 4 KiB page, the physical frame and the set of access kinds that
+// have already walked successfully through it. A hit needs the kind's bit, so:
+//  - A/D bits stay exact: the first read walks (sets A), the first write walks again (sets D);
+//  - failed walks are never cached (§4.10.2.3: no entry for a page that faulted);
+//  - rights that depend on CR0.WP are a separate kind, so toggling WP needs no flush.
+// Global pages (PTE.G with CR4.PGE, §4.10.2.4) survive MOV to CR3; INVLPG drops the page's entry
+// whether global or not, and for a 4 MiB/2 MiB page every 4 KiB entry cached from it (§4.10.4.1).
+// MOV to CR0 changing PG/PE and MOV to CR4 changing any bit flush everything; so must a
+// change of EFER.NXE (fetch rights depend on it), which WRMSR does.
+//
+// translate() does not report the leaf's G bit or page size, so a miss also reads the leaf
+// entry once more, without side effects (leafOf below). If translate() ever returns them, the
+// second walk goes away.
+import { translate, type PagingState } from './paging';
+
+const SETS = 4096; // direct-mapped, indexed by the low 12 bits of the linear page number
+const INFO_GLOBAL = 1;
+const INFO_4M = 2;
+const INFO_2M = 4;
+
+const CR4_PSE = 1 << 4;
+const CR4_PAE = 1 << 5;
+const CR4_PGE = 1 << 7;
+const CR0_WP = 1 << 16;
+
+// Access kinds, one bit each: read/write × supervisor/user, supervisor write under WP=0 or 1, fetch.
+const K_READ_S = 1 << 0;
+const K_WRITE_S_WP0 = 1 << 1;
+const K_READ_U = 1 << 2;
+const K_WRITE_U = 1 << 3;
+const K_FETCH_S = 1 << 4;
+const K_WRITE_S_WP1 = 1 << 5;
+const K_FETCH_U = 1 << 6;
+
+/**
+ * Kinds a successful walk of `k` also proves (rights combine by AND over levels, §4.6): any
+ * success means present, so supervisor read; a user write implies user read and supervisor
+ * writes; a supervisor write under WP=1 (R/W = 1 everywhere) implies it under WP=0. Fetch is
+ * never implied, because execute-disable does not restrict reads.
+ */
+const IMPLIES: Readonly<Record<number, number>> = {
+  [K_READ_S]: K_READ_S,
+  [K_WRITE_S_WP0]: K_WRITE_S_WP0 | K_READ_S,
+  [K_READ_U]: K_READ_U | K_READ_S,
+  [K_WRITE_U]: K_WRITE_U | K_READ_U | K_READ_S | K_WRITE_S_WP0 | K_WRITE_S_WP1,
+  [K_FETCH_S]: K_FETCH_S | K_READ_S,
+  [K_WRITE_S_WP1]: K_WRITE_S_WP1 | K_WRITE_S_WP0 | K_READ_S,
+  [K_FETCH_U]: K_FETCH_U | K_READ_U | K_READ_S,
+};
+
+function kindOf(cpu: PagingState, write: boolean, user: boolean, fetch: boolean): number {
+  if (fetch) return user ? K_FETCH_U : K_FETCH_S;
+  if (!write) return user ? K_READ_U : K_READ_S;
+  if (user) return K_WRITE_U;
+  return cpu.cr0 & CR0_WP ? K_WRITE_S_WP1 : K_WRITE_S_WP0;
+}
+
+/** G bit and page size of the leaf mapping `lin`, read without setting A/D (after a successful walk). */
+function leafOf(cpu: PagingState, lin: number): number {
+  const m = cpu.mem;
+  let leaf: number, info: number;
+  if (cpu.cr4 & CR4_PAE) {
+    const pdpte = m.read32(((cpu.cr3 & 0xffffffe0) + ((lin >>> 30) << 3)) >>> 0);
+    const pde = m.read32(((pdpte & 0xfffff000) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0);
+    if (pde & 0x80) { leaf = pde; info = INFO_2M; }
+    else { leaf = m.read32(((pde & 0xfffff000) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0); info = 0; }
+  } else {
+    const pde = m.read32(((cpu.cr3 & 0xfffff000) + ((lin >>> 22) << 2)) >>> 0);
+    if ((pde & 0x80) && (cpu.cr4 & CR4_PSE)) { leaf = pde; info = INFO_4M; }
+    else { leaf = m.read32(((pde & 0xfffff000) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0); info = 0; }
+  }
+  if ((leaf & 0x100) && (cpu.cr4 & CR4_PGE)) info |= INFO_GLOBAL;
+  return info;
+}
+
+export class Tlb {
+  /** Linear page number + 1; 0 = empty. */
+  private readonly tag = new Int32Array(SETS);
+  /** Physical address of the 4 KiB frame. */
+  private readonly frame = new Int32Array(SETS);
+  private readonly kinds = new Uint8Array(SETS);
+  private readonly info = new Uint8Array(SETS);
+  /** Upper bound on entries cached from large pages: INVLPG scans only when it is non-zero. */
+  private large = 0;
+  hits = 0;
+  misses = 0;
+
+  /** translate() with caching; same result, same faults, same A/D writes. */
+  translate(cpu: PagingState, lin: number, write: boolean, user: boolean, fetch: boolean): number {
+    lin >>>= 0;
+    const page = lin >>> 12;
+    const i = page & (SETS - 1);
+    const k = kindOf(cpu, write, user, fetch);
+    if (this.tag[i] === page + 1 && (this.kinds[i]! & k) !== 0) {
+      this.hits++;
+      return (this.frame[i]! | (lin & 0xfff)) >>> 0;
+    }
+    this.misses++;
+    const phys = translate(cpu, lin, write, user, fetch);
+    const frame = (phys & ~0xfff) | 0;
+    if (this.tag[i] !== page + 1 || this.frame[i] !== frame) {
+      // New page, or the tables changed under a cached page without INVLPG: start over.
+      this.tag[i] = page + 1;
+      this.frame[i] = frame;
+      this.kinds[i] = 0;
+      const info = leafOf(cpu, lin);
+      this.info[i] = info;
+      if (info & (INFO_4M | INFO_2M)) this.large++;
+    }
+    this.kinds[i]! |= IMPLIES[k]!;
+    return phys;
+  }
+
+  /** INVLPG: the page's entry, global or not, and every entry from the same large page. */
+  invalidatePage(lin: number): void {
+    const page = (lin >>> 0) >>> 12;
+    const i = page & (SETS - 1);
+    if (this.tag[i] === page + 1) this.tag[i] = 0;
+    if (this.large === 0) return;
+    let left = 0;
+    for (let j = 0; j < SETS; j++) {
+      const t = this.tag[j]!;
+      const inf = this.info[j]!;
+      if (t === 0 || (inf & (INFO_4M | INFO_2M)) === 0) continue;
+      const shift = inf & INFO_4M ? 10 : 9; // 4 KiB pages per large page, as a shift
+      if ((t - 1) >>> shift === page >>> shift) this.tag[j] = 0;
+      else left++;
+    }
+    this.large = left;
+  }
+
+  /** MOV to CR3 (and task switches): every entry but global ones. */
+  flushNonGlobal(): void {
+    let left = 0;
+    for (let j = 0; j < SETS; j++) {
+      if (this.tag[j] === 0) continue;
+      if ((this.info[j]! & INFO_GLOBAL) === 0) this.tag[j] = 0;
+      else if (this.info[j]! & (INFO_4M | INFO_2M)) left++;
+    }
+    this.large = left;
+  }
+
+  flushAll(): void {
+    this.tag.fill(0);
+    this.large = 0;
+  }
+}
+
+const tlbs = new WeakMap<object, Tlb>();
+
+/** The CPU's TLB (created on first use). */
+export function tlbOf(cpu: object): Tlb {
+  let t = tlbs.get(cpu);
+  if (t === undefined) {
+    t = new Tlb();
+    tlbs.set(cpu, t);
+  }
+  return t;
+}
+
+/** Drop-in for translate(): what Cpu.phys() calls once the TLB is integrated. */
+export function tlbTranslate(cpu: PagingState, lin: number, write: boolean, user: boolean, fetch: boolean): number {
+  return tlbOf(cpu).translate(cpu, lin, write, user, fetch);
+}
+
+/** INVLPG m (SDM INVLPG): `lin` is the operand's linear address (segment base + offset). */
+export function tlbInvalidatePage(cpu: object, lin: number): void {
+  tlbOf(cpu).invalidatePage(lin);
+}
+
+/**
+ * MOV to CR0/CR3/CR4 (§4.10.4.1), called after the register is written with its old value:
+ * CR3 always flushes non-global entries, even when the value is unchanged; CR0 flushes all when
+ * PG or PE changes (WP needs nothing: supervisor writes under WP=0 and WP=1 are separate kinds);
+ * CR4 flushes all when any bit changes (PGE, PAE, PSE among them).
+ */
+export function tlbControlWrite(cpu: object, cr: 0 | 3 | 4, old: number, value: number): void {
+  const t = tlbOf(cpu);
+  if (cr === 3) t.flushNonGlobal();
+  else if (cr === 0 ? ((old ^ value) & 0x80000001) !== 0 : (old ^ value) !== 0) t.flushAll();
+}
