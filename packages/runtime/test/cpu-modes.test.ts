@@ -89,3 +89,24 @@ describe('protected mode faults', () => {
     expect(cpu.shutdownReason).toMatch(/triple fault/);
   });
 });
+
+describe('CPUID', () => {
+  it('names the vendor and reports exactly the implemented features (no FPU, PSE TSC MSR PAE CX8 SEP PGE CMOV, NX)', () => {
+    const { cpu } = flatCpu();
+    const a = new Assembler(32, 0x100000);
+    a.asm('xor', reg('eax'), reg('eax'));
+    a.asm('cpuid');
+    a.asm('mov', mem({ disp: 0x200000, size: 4 }), reg('ebx'));
+    a.asm('mov', mem({ disp: 0x200004, size: 4 }), reg('edx'));
+    a.asm('mov', mem({ disp: 0x200008, size: 4 }), reg('ecx'));
+    a.asm('mov', reg('eax'), imm(1));
+    a.asm('cpuid');
+    a.asm('hlt');
+    cpu.mem.load(0x100000, a.assemble().bytes);
+    cpu.eip = 0x100000;
+    expect(cpu.run(100)).toBe('halted');
+    expect(new TextDecoder().decode(cpu.mem.u8.subarray(0x200000, 0x20000c))).toBe('RingshiftCPU');
+    expect(cpu.regs[2]! & 1).toBe(0); // FPU absent
+    expect(cpu.regs[2]! >>> 0).toBe((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15));
+  });
+});

@@ -8,7 +8,7 @@ import * as F from './eflags';
 import { Fault, HAS_ERROR_CODE, Vector } from './fault';
 import { LazyOp, lazyAF, lazyCF, lazyOF, lazyPF, lazySF, lazyZF, type LazyState } from './lazy-flags';
 import { GPR_INDEX, GPR_SHIFT, GPR_WIDTH, SEG_INDEX, SegReg } from './registers';
-import { translate } from './paging';
+import { Tlb, tlbOf } from './tlb';
 import { deliverException } from './interrupts';
 
 /** I/O port space (one per machine, shared by every backend). */
@@ -97,6 +97,9 @@ export class Cpu implements LazyState {
   /** An exception that occurs while delivering another (for #DF / shutdown, SDM vol. 3A §6.15). */
   deliveringVector = -1;
 
+  /** Translations cached by linear page (tlb.ts); the paging ops flush it as the SDM requires. */
+  readonly tlb: Tlb;
+
   private readonly handlers: readonly (Handler | undefined)[];
   private readonly cache = new Map<number, (Instruction | undefined)[]>();
   private stopRequested = false;
@@ -105,6 +108,7 @@ export class Cpu implements LazyState {
     this.mem = mem;
     this.ports = ports;
     this.handlers = handlers;
+    this.tlb = tlbOf(this);
     mem.onWrite = (page) => this.invalidatePage(page);
     this.reset();
   }
@@ -130,6 +134,7 @@ export class Cpu implements LazyState {
     this.halted = false;
     this.inhibitInterrupts = false;
     this.cache.clear();
+    this.tlb?.flushAll();
   }
 
   // ---- Modes -------------------------------------------------------------------------------
@@ -288,7 +293,7 @@ export class Cpu implements LazyState {
   /** Physical address for a linear address (identity without paging). */
   phys(lin: number, write: boolean, fetch = false): number {
     if ((this.cr0 & 0x80000000) === 0) return lin >>> 0;
-    return translate(this, lin >>> 0, write, this.cpl === 3, fetch);
+    return this.tlb.translate(this, lin >>> 0, write, this.cpl === 3, fetch);
   }
 
   read8(seg: number, off: number): number {

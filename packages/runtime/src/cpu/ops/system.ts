@@ -5,6 +5,7 @@ import { OpKind, Reg, type Instruction } from '@ringshift/decoder';
 import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
 import { Fault, Vector } from '../fault';
+import { tlbControlWrite, tlbInvalidatePage } from '../tlb';
 
 function cpl0(cpu: Cpu): void {
   if (cpu.protectedMode && (cpu.cpl !== 0 || cpu.v86)) throw new Fault(Vector.GP, 0);
@@ -90,18 +91,44 @@ const movToCr: Handler = (cpu, ins) => {
       const old = cpu.cr0;
       cpu.cr0 = v | 0x10; // ET is hardwired to 1
       if (((old ^ v) & 0x80000001) !== 0) cpu.flushDecodeCache();
+      tlbControlWrite(cpu, 0, old, cpu.cr0);
       break;
     }
     case 2: cpu.cr2 = v; break;
-    case 3: cpu.cr3 = v; break;
-    case 4:
+    case 3:
+      cpu.cr3 = v;
+      tlbControlWrite(cpu, 3, 0, v);
+      break;
+    case 4: {
       // Bits this CPU does not implement are reserved: setting one is #GP(0).
       if (v & ~CR4_IMPLEMENTED) throw new Fault(Vector.GP, 0);
+      const old = cpu.cr4;
       cpu.cr4 = v;
+      tlbControlWrite(cpu, 4, old, v);
       break;
+    }
     default: throw new Fault(Vector.UD);
   }
 };
+
+/**
+ * CPUID reports exactly what this CPU implements (the issue's rule): no FPU/MMX/SSE, no APIC, no
+ * MTRR/PAT. Leaf 1 EDX: PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), SEP (11), PGE (13),
+ * CMOV (15); leaf 8000_0001h EDX: NX (20). Family 6, model 3, stepping 3 or later is needed for
+ * software to trust SEP (SDM SYSENTER, "IA-32 Architecture Compatibility").
+ */
+const CPUID_FEATURES_EDX = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
+const VENDOR = [0x676e6952, 0x66696873, 0x55504374]; // "RingshiftCPU": EBX "Ring", EDX "shif", ECX "tCPU"
+
+export function cpuidLeaf(leaf: number): [number, number, number, number] {
+  switch (leaf) {
+    case 0: return [1, VENDOR[0]!, VENDOR[2]!, VENDOR[1]!];
+    case 1: return [0x00000633, 0, 0, CPUID_FEATURES_EDX];
+    case 0x80000000: return [0x80000001 | 0, 0, 0, 0];
+    case 0x80000001: return [0, 0, 0, 1 << 20];
+    default: return [0, 0, 0, 0];
+  }
+}
 
 /** CR4 bits implemented: VME PVI TSD DE PSE PAE PGE (VME/PVI report unsupported when used). */
 const CR4_IMPLEMENTED = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x80;
@@ -126,7 +153,11 @@ const byMnemonic: Record<string, Handler> = {
     if (ins.opKinds[0] === OpKind.Register) cpu.writeOp(ins, 0, ins.operandSize === 32 ? 32 : 16, v);
     else cpu.writeSized(cpu.segmentOf(ins), cpu.effectiveAddress(ins), 16, v);
   },
-  invlpg: (cpu) => cpl0(cpu),
+  // INVLPG takes the operand's linear address with no segment-limit check (SDM INVLPG).
+  invlpg: (cpu, ins) => {
+    cpl0(cpu);
+    tlbInvalidatePage(cpu, (cpu.segBase[cpu.segmentOf(ins)]! + cpu.effectiveAddress(ins)) | 0);
+  },
   invd: (cpu) => cpl0(cpu),
   wbinvd: (cpu) => cpl0(cpu),
   rdtsc: (cpu) => {
@@ -135,22 +166,9 @@ const byMnemonic: Record<string, Handler> = {
     cpu.regs[2] = Number((cpu.tsc >> 32n) & 0xffffffffn) | 0;
   },
   cpuid: (cpu) => {
-    // Leaf 0: highest leaf 1, vendor "GenuineIntel"-style string of our own; leaf 1: family 6
-    // and only the features implemented: FPU absent, TSC (4), PSE (3), PAE (6), CX8 (8) later.
-    const leaf = cpu.regs[0]!;
-    if (leaf === 0) {
-      cpu.regs[0] = 1;
-      cpu.regs[3] = 0x676e6952; // "Ring"
-      cpu.regs[2] = 0x74666968; // "hift"  (EBX, EDX, ECX spell "RingshiftCPU")
-      cpu.regs[1] = 0x55504320; // " CPU"
-    } else if (leaf === 1) {
-      cpu.regs[0] = 0x00000600;
-      cpu.regs[3] = 0;
-      cpu.regs[1] = 0;
-      cpu.regs[2] = (1 << 3) | (1 << 4) | (1 << 6); // PSE, TSC, PAE
-    } else {
-      cpu.regs[0] = cpu.regs[3] = cpu.regs[1] = cpu.regs[2] = 0;
-    }
+    const leaf = cpu.regs[0]! >>> 0;
+    const [a, b, c, d] = cpuidLeaf(leaf);
+    cpu.regs[0] = a; cpu.regs[3] = b; cpu.regs[1] = c; cpu.regs[2] = d;
   },
 };
 
