@@ -10,3 +10,6 @@ export { PfError } from './cpu/paging';
 export { PhysicalMemory } from './machine/memory';
 export type { MmioDevice } from './machine/memory';
 export { Eflags } from './cpu/eflags';
+export { CONTINUE, EventKind, HANDLED, MonitorExit, PASS_THROUGH, attachInterceptor, exit, exitFor, interceptorOf, proceed } from './cpu/intercept';
+export type { CrAccess, ExceptionEvent, Exit, Interceptor, IoAccess, MsrAccess, PageWalk, Verdict } from './cpu/intercept';
+export { Tlb } from './cpu/tlb';

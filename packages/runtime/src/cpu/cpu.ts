@@ -2,7 +2,8 @@
 // paging.ts), the decoded-instruction cache, the execution loop and exception delivery.
 // Instruction semantics live in ops/ (one file per family), registered by form name in
 // handlers.ts; this file knows no instruction.
-import { Decoder, Instruction, OpKind, Reg } from '@ringshift/decoder';
+import { Decoder, FORMS, Instruction, OpKind, Reg, classOf } from '@ringshift/decoder';
+import { EventKind, MonitorExit, proceed, type Exit, type Interceptor } from './intercept';
 import type { PhysicalMemory } from '../machine/memory';
 import * as F from './eflags';
 import { Fault, HAS_ERROR_CODE, Vector } from './fault';
@@ -19,8 +20,15 @@ export interface PortBus {
 
 export type Handler = (cpu: Cpu, ins: Instruction) => void;
 
-/** Why run() returned. */
-export type StopReason = 'budget' | 'halted' | 'shutdown' | 'stopped';
+/** Why run() returned. 'exit': a monitor's interceptor asked for an exit (Cpu.lastExit). */
+export type StopReason = 'budget' | 'halted' | 'shutdown' | 'stopped' | 'exit';
+
+/** Forms the instruction hook of an interceptor sees: privileged, IOPL-sensitive or sensitive-unprivileged. */
+const SENSITIVE = new Uint8Array(Math.max(...FORMS.map((f) => f.id)) + 1);
+for (const f of FORMS) {
+  const c = classOf(f.id);
+  if (c.privileged !== 'no' || c.ioplSensitive !== 'no' || c.sensitiveUnprivileged) SENSITIVE[f.id] = 1;
+}
 
 // Descriptor-cache attribute bits kept per segment register (from the descriptor's access
 // byte and flags, SDM vol. 3A §3.4.5): low byte = access byte, bit 14 = D/B, bit 15 = G.
@@ -91,6 +99,14 @@ export class Cpu implements LazyState {
 
   /** Pending maskable interrupt source: returns a vector or -1 (the PIC). */
   interruptController: { pending(): number; acknowledge(): number } | null = null;
+
+  /**
+   * The monitor's interception seam (intercept.ts). Null for the native backend, which then pays
+   * one null check per hook site.
+   */
+  interceptor: Interceptor | null = null;
+  /** The exit that ended the last run() with 'exit'. */
+  lastExit: Exit | null = null;
 
   /** Set when a triple fault shuts the processor down. */
   shutdownReason = '';
@@ -472,6 +488,13 @@ export class Cpu implements LazyState {
       const h = this.handlers[ins.form];
       if (h === undefined) throw new Fault(Vector.UD);
       const inhibit = this.inhibitInterrupts;
+      const m = this.interceptor;
+      if (m !== null && SENSITIVE[ins.form] === 1 && !proceed(m.instruction(this, ins, classOf(ins.form)))) {
+        // HANDLED: the monitor emulated it; the instruction retires.
+        this.eip = this.nextEip;
+        this.retired++;
+        return;
+      }
       h(this, ins);
       this.eip = this.nextEip;
       this.retired++;
@@ -483,8 +506,18 @@ export class Cpu implements LazyState {
   }
 
   /** Delivers an exception or interrupt at the current instruction (faults restart it). */
-  raise(vector: number, errorCode: number, software: boolean, nextEip = this.eip): void {
+  raise(vector: number, errorCode: number, software: boolean, nextEip = this.eip, external = false): void {
     if (errorCode < 0 && HAS_ERROR_CODE.has(vector) && !software) errorCode = 0;
+    const m = this.interceptor;
+    if (m !== null) {
+      // The interruption type VT-x would report (SDM vol. 3C §25.9.2): INT3/INTO are software
+      // exceptions, INT n a software interrupt.
+      const kind = external ? EventKind.EXTERNAL_INTERRUPT
+        : !software ? EventKind.HARDWARE_EXCEPTION
+        : vector === Vector.BP || vector === Vector.OF ? EventKind.SOFTWARE_EXCEPTION
+        : EventKind.SOFTWARE_INTERRUPT;
+      if (!proceed(m.exception(this, { vector, errorCode: software ? -1 : errorCode, kind, nextEip }))) return;
+    }
     deliverException(this, vector, errorCode, software, nextEip);
   }
 
@@ -495,12 +528,23 @@ export class Cpu implements LazyState {
     if (pic.pending() < 0) return;
     const vector = pic.acknowledge();
     this.halted = false;
-    this.raise(vector, -1, false);
+    this.raise(vector, -1, false, this.eip, true);
   }
 
   /** Runs until the budget is spent, the CPU halts with interrupts off, or shutdown. */
   run(budget: number): StopReason {
     this.stopRequested = false;
+    this.lastExit = null;
+    try {
+      return this.loop(budget);
+    } catch (e) {
+      if (!(e instanceof MonitorExit)) throw e;
+      this.lastExit = e.exit;
+      return 'exit';
+    }
+  }
+
+  private loop(budget: number): StopReason {
     for (let i = 0; i < budget; i++) {
       if (this.shutdownReason) return 'shutdown';
       if (this.stopRequested) return 'stopped';

@@ -18,7 +18,9 @@
 // Where the hooks run, in QEMU's order (decode-new.c.inc: #UD checks, then CPL/IOPL #GP, then the
 // intercept) which is also Bochs's for all but MOV DR, XSETBV and the VMX instructions
 // (shared/reference/sensitive-instructions.md, "#GP versus VM exit order"):
-//   instruction  in Cpu.step() after the handler is found and its #UD/CPL checks passed, for
+//   instruction  in Cpu.step() after the handler is found (NOTE: today this is before the
+//                handler's own CPL/IOPL checks, which still live in each handler; moving those
+//                checks into step() by classOf(form).privileged gives QEMU's order), for
 //                forms whose classOf(form) is privileged, IOPL-sensitive or sensitive-unprivileged
 //                (classOf is precomputed per form id; a Uint8Array of "sensitive" per form keeps
 //                the fast path to one load and compare).
@@ -184,16 +186,11 @@ export const exitFor = {
   msr: (a: MsrAccess, length: number): Exit => exit(a.write ? VMX_EXIT_REASON.WRMSR : VMX_EXIT_REASON.RDMSR, { instructionLength: length }),
 } as const;
 
-// Until Cpu has an `interceptor: Interceptor | null` field (see the lead's integration notes),
-// ops written outside cpu.ts find the monitor here. One WeakMap lookup per RDMSR/WRMSR/SYSENTER
-// only; the hot paths (fetch, memory) must use the field, not this.
-const installed = new WeakMap<Cpu, Interceptor>();
-
+/** Installs (or with null removes) a monitor's interceptor. */
 export function attachInterceptor(cpu: Cpu, m: Interceptor | null): void {
-  if (m === null) installed.delete(cpu);
-  else installed.set(cpu, m);
+  cpu.interceptor = m;
 }
 
 export function interceptorOf(cpu: Cpu): Interceptor | null {
-  return installed.get(cpu) ?? null;
+  return cpu.interceptor;
 }
