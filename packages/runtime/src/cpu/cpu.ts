@@ -150,6 +150,7 @@ export class Cpu implements LazyState {
     this.halted = false;
     this.inhibitInterrupts = false;
     this.cache.clear();
+    this.fSlots = null;
     this.tlb?.flushAll();
   }
 
@@ -169,7 +170,7 @@ export class Cpu implements LazyState {
 
   /** Default operand and address size of the code segment. */
   get codeBits(): 16 | 32 {
-    return this.protectedMode && !this.v86 && (this.segAttr[SegReg.CS]! & ATTR_DB) !== 0 ? 32 : 16;
+    return (this.cr0 & 1) !== 0 && (this.flagsStored & F.VM) === 0 && (this.segAttr[SegReg.CS]! & ATTR_DB) !== 0 ? 32 : 16;
   }
 
   /** Stack address size (SS.B). */
@@ -236,7 +237,9 @@ export class Cpu implements LazyState {
   /** Records an arithmetic result for lazy flags. INC/DEC keep CF as it was. */
   setLazy(op: number, dst: number, src: number, res: number, size: number, carry = 0): void {
     if (op === LazyOp.Inc || op === LazyOp.Dec) {
-      if (this.lazyMask & F.CF) this.setFlag(F.CF, lazyCF(this));
+      // Only CF survives from the previous result; the other status flags are about to be
+      // replaced, so there is no need to materialise them.
+      if (this.lazyMask & F.CF) this.flagsStored = (this.flagsStored & ~F.CF) | (lazyCF(this) ? F.CF : 0);
       this.lazyMask = F.STATUS & ~F.CF;
     } else {
       this.lazyMask = F.STATUS;
@@ -421,26 +424,60 @@ export class Cpu implements LazyState {
   private invalidatePage(page: number): void {
     this.cache.delete(page);
     this.mem.watched[page] = 0;
+    this.fSlots = null;
   }
 
   /** Drops every decoded instruction (mode switches change how bytes decode). */
   flushDecodeCache(): void {
     for (const page of this.cache.keys()) this.mem.watched[page] = 0;
     this.cache.clear();
+    this.fSlots = null;
   }
 
   private scratch = new Uint8Array(16);
 
+  // The page the last instruction came from: while CS, CPL, the TLB and the page's decoded
+  // instructions stay as they were, the next fetch from the same linear page skips the segment
+  // check, the translation and the cache lookup.
+  private fLinPage = -1;
+  private fSlots: (Instruction | undefined)[] | null = null;
+  private fEpoch = -1;
+  private fCpl = -1;
+  private fCsBase = 0;
+  private fBits = 0;
+
   /** The decoded instruction at CS:EIP, from the cache keyed by physical address and code size. */
   fetch(): Instruction {
+    const eip = this.eip;
+    const csBase = this.segBase[SegReg.CS]!;
     const bits = this.codeBits;
+    const lin = (csBase + eip) | 0;
+    if (
+      this.fSlots !== null && (lin >>> 12) === this.fLinPage && this.fEpoch === this.tlb.epoch && this.fCpl === this.cpl &&
+      this.fCsBase === csBase && this.fBits === bits && (eip >>> 0) + 15 <= (this.segLimit[SegReg.CS]! >>> 0)
+    ) {
+      const hit = this.fSlots[((lin & 0xfff) << 1) | (bits === 32 ? 1 : 0)];
+      if (hit !== undefined) return hit;
+    }
+    return this.fetchSlow(bits);
+  }
+
+  private fetchSlow(bits: 16 | 32): Instruction {
     const lin = this.linear(SegReg.CS, this.eip, 1, false);
     const phys = this.phys(lin, false, true);
     const page = phys >>> 12;
     let slots = this.cache.get(page);
-    const key = (phys & 0xfff) * 2 + (bits === 32 ? 1 : 0);
-    const hit = slots?.[key];
-    if (hit) return hit;
+    const key = ((phys & 0xfff) << 1) | (bits === 32 ? 1 : 0);
+    if (slots !== undefined) {
+      this.fLinPage = lin >>> 12;
+      this.fSlots = slots;
+      this.fEpoch = this.tlb.epoch;
+      this.fCpl = this.cpl;
+      this.fCsBase = this.segBase[SegReg.CS]!;
+      this.fBits = bits;
+      const hit = slots[key];
+      if (hit) return hit;
+    }
     const ins = new Instruction();
     const inPage = 4096 - (phys & 0xfff);
     if (inPage >= 15 && this.mem.isRam(phys) && this.mem.isRam(phys + 14)) {
@@ -483,7 +520,7 @@ export class Cpu implements LazyState {
     try {
       const ins = this.fetch();
       this.nextEip = this.eip + ins.length;
-      if (this.codeBits === 16) this.nextEip &= 0xffff;
+      if (ins.bits === 16) this.nextEip &= 0xffff;
       if (!ins.valid) throw new Fault(Vector.UD);
       const h = this.handlers[ins.form];
       if (h === undefined) throw new Fault(Vector.UD);
@@ -548,7 +585,7 @@ export class Cpu implements LazyState {
     for (let i = 0; i < budget; i++) {
       if (this.shutdownReason) return 'shutdown';
       if (this.stopRequested) return 'stopped';
-      this.pollInterrupt();
+      if (this.interruptController !== null && (this.flagsStored & F.IF) !== 0) this.pollInterrupt();
       if (this.halted) {
         if ((this.flagsStored & F.IF) === 0 || !this.interruptController) return 'halted';
         if (this.interruptController.pending() < 0) return 'halted';

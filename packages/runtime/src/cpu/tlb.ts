@@ -86,6 +86,8 @@ export class Tlb {
   private large = 0;
   hits = 0;
   misses = 0;
+  /** Bumped by every flush or invalidation: holders of a cached translation compare it. */
+  epoch = 0;
 
   /** translate() with caching; same result, same faults, same A/D writes. */
   translate(cpu: PagingState, lin: number, write: boolean, user: boolean, fetch: boolean): number {
@@ -115,6 +117,7 @@ export class Tlb {
 
   /** INVLPG: the page's entry, global or not, and every entry from the same large page. */
   invalidatePage(lin: number): void {
+    this.epoch++;
     const page = (lin >>> 0) >>> 12;
     const i = page & (SETS - 1);
     if (this.tag[i] === page + 1) this.tag[i] = 0;
@@ -133,6 +136,7 @@ export class Tlb {
 
   /** MOV to CR3 (and task switches): every entry but global ones. */
   flushNonGlobal(): void {
+    this.epoch++;
     let left = 0;
     for (let j = 0; j < SETS; j++) {
       if (this.tag[j] === 0) continue;
@@ -143,6 +147,7 @@ export class Tlb {
   }
 
   flushAll(): void {
+    this.epoch++;
     this.tag.fill(0);
     this.large = 0;
   }
