@@ -244,6 +244,23 @@ const NO_FLAGS_CAND = { flags: 0, pp: -1 } as Cand;
 
 const MODE_BIT = { 16: 1, 32: 2, 64: 4 } as const;
 
+// Legacy prefix bytes by kind (SDM vol. 2 §2.1.1), one table per mode: 40-4F are REX only in
+// 64-bit mode. A lookup replaces a chain of comparisons on every instruction's first byte.
+const PK_NONE = 0, PK_SEG = 1, PK_SEG_FS_GS = 2, PK_66 = 3, PK_67 = 4, PK_LOCK = 5, PK_F2 = 6, PK_F3 = 7, PK_REX = 8;
+function prefixKinds(bits: 16 | 32 | 64): Uint8Array {
+  const t = new Uint8Array(256);
+  for (const b of [0x26, 0x2e, 0x36, 0x3e]) t[b] = PK_SEG;
+  t[0x64] = t[0x65] = PK_SEG_FS_GS;
+  t[0x66] = PK_66;
+  t[0x67] = PK_67;
+  t[0xf0] = PK_LOCK;
+  t[0xf2] = PK_F2;
+  t[0xf3] = PK_F3;
+  if (bits === 64) for (let b = 0x40; b < 0x50; b++) t[b] = PK_REX;
+  return t;
+}
+const PREFIX_KINDS = { 16: prefixKinds(16), 32: prefixKinds(32), 64: prefixKinds(64) } as const;
+
 // 16-bit ModRM addressing (SDM vol. 2 table 2-1): base and index per rm.
 const BX = REG_AX + 3, BP = REG_AX + 5, SI = REG_AX + 6, DI = REG_AX + 7;
 const RM16_BASE = [BX, BX, BP, BP, SI, DI, BP, BX];
@@ -292,11 +309,13 @@ export class Decoder {
 
   private readonly modeBit: number;
   private readonly table: C.ModeTable;
+  private readonly prefixKind: Uint8Array;
 
   constructor(bits: 16 | 32 | 64, bytes: Uint8Array, ip = 0, offset = 0) {
     this.bits = bits;
     this.modeBit = MODE_BIT[bits];
     this.table = C.modeTable(bits);
+    this.prefixKind = PREFIX_KINDS[bits];
     this.bytes = bytes;
     this.position = offset;
     this.ip = ip;
@@ -349,32 +368,34 @@ export class Decoder {
     let seg = 0, segPrio = 0, has66 = false, has67 = false, lock = false, mand = 0, rex = 0;
     let prefixes = 0;
     let b = 0;
+    const prefixKind = this.prefixKind;
     for (;;) {
       b = this.byte();
       if (this.overflow) return this.fail(out, this.overflowReason());
-      if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) {
+      const pk = prefixKind[b]!;
+      if (pk === PK_NONE) break;
+      if (pk === PK_REX) {
+        rex = b;
+        continue;
+      }
+      if (pk === PK_SEG) {
         if (bits !== 64 || segPrio <= 0) seg = b === 0x26 ? REG_ES : b === 0x2e ? REG_CS : b === 0x36 ? REG_SS : REG_DS;
         prefixes |= PREFIX_Segment;
-      } else if (b === 0x64 || b === 0x65) {
+      } else if (pk === PK_SEG_FS_GS) {
         seg = b === 0x64 ? REG_FS : REG_GS;
         segPrio = 1;
         prefixes |= PREFIX_Segment;
-      } else if (b === 0x66) {
+      } else if (pk === PK_66) {
         has66 = true;
         if (mand === 0) mand = 1;
-      } else if (b === 0x67) {
+      } else if (pk === PK_67) {
         has67 = true;
-      } else if (b === 0xf0) {
+      } else if (pk === PK_LOCK) {
         lock = true;
-      } else if (b === 0xf2) {
+      } else if (pk === PK_F2) {
         mand = 3;
-      } else if (b === 0xf3) {
-        mand = 2;
-      } else if (bits === 64 && (b & 0xf0) === 0x40) {
-        rex = b;
-        continue;
       } else {
-        break;
+        mand = 2;
       }
       rex = 0;
     }
