@@ -239,8 +239,6 @@ const SPACE_XOP10 = C.Space.XOP10;
 const SPACE_XOP8 = C.Space.XOP8;
 const SPACE_XOP9 = C.Space.XOP9;
 
-/** Stands for "a form with no operand-size rule" when computing the plain operand size. */
-const NO_FLAGS_CAND = { flags: 0, pp: -1 } as Cand;
 
 const MODE_BIT = { 16: 1, 32: 2, 64: 4 } as const;
 
@@ -473,8 +471,8 @@ export class Decoder {
       // The state word that every candidate's (mask, value) is tested against (candidates.ts, Key).
       // With EVEX.b on a register form, L'L holds the rounding mode and the vector length is 512 (§2.7.3).
       const rexW = this.rexW;
-      const os = this.operandSize(NO_FLAGS_CAND, has66);
-      const osCode = sizeCode(os);
+      // Plain operand size (66 and REX.W only) as a size code: 16 -> 0, 32 -> 1, 64 -> 2.
+      const osCode = bits === 64 ? (rexW ? 2 : has66 ? 0 : 1) : (bits === 16) !== has66 ? 0 : 1;
       const osD64 = rexW ? 2 : has66 ? 0 : 2;
       const osNo66 = bits === 64 ? (rexW ? 2 : 1) : sizeCode(bits);
       const state = this.modrm | (mod === 3 ? KEY_Mod3 : 0) | ((1 << pp) << KEY_PpShift) | (has66 ? KEY_Has66 : 0) |
