@@ -69,7 +69,9 @@ export class PhysicalMemory {
 
   read16(addr: number): number {
     addr >>>= 0;
-    if ((addr & 1) === 0 && addr < this.size && this.mmio.length === 0) return this.u16[addr >>> 1]!;
+    if (this.mmio.length === 0 && addr + 1 < this.size) {
+      return (addr & 1) === 0 ? this.u16[addr >>> 1]! : this.u8[addr]! | (this.u8[addr + 1]! << 8);
+    }
     const d = this.device(addr);
     if (d && addr + 1 < d.end) return d.device.read(addr - d.start, 2) & 0xffff;
     return this.read8(addr) | (this.read8(addr + 1) << 8);
@@ -77,7 +79,11 @@ export class PhysicalMemory {
 
   read32(addr: number): number {
     addr >>>= 0;
-    if ((addr & 3) === 0 && addr < this.size && this.mmio.length === 0) return this.i32[addr >>> 2]!;
+    if (this.mmio.length === 0 && addr + 3 < this.size) {
+      if ((addr & 3) === 0) return this.i32[addr >>> 2]!;
+      const u = this.u8;
+      return u[addr]! | (u[addr + 1]! << 8) | (u[addr + 2]! << 16) | (u[addr + 3]! << 24);
+    }
     const d = this.device(addr);
     if (d && addr + 3 < d.end) return d.device.read(addr - d.start, 4) | 0;
     return (this.read8(addr) | (this.read8(addr + 1) << 8) | (this.read8(addr + 2) << 16) | (this.read8(addr + 3) << 24)) | 0;
@@ -97,9 +103,10 @@ export class PhysicalMemory {
 
   write16(addr: number, v: number): void {
     addr >>>= 0;
-    if ((addr & 1) === 0 && addr < this.size && this.mmio.length === 0) {
-      this.u16[addr >>> 1] = v;
-      if (this.watched[addr >>> 12]) this.onWrite?.(addr >>> 12);
+    if (this.mmio.length === 0 && addr + 1 < this.size) {
+      if ((addr & 1) === 0) this.u16[addr >>> 1] = v;
+      else { this.u8[addr] = v; this.u8[addr + 1] = v >>> 8; }
+      if (this.watched[addr >>> 12] || this.watched[(addr + 1) >>> 12]) this.touched(addr, 2);
       return;
     }
     const d = this.device(addr);
@@ -110,9 +117,10 @@ export class PhysicalMemory {
 
   write32(addr: number, v: number): void {
     addr >>>= 0;
-    if ((addr & 3) === 0 && addr < this.size && this.mmio.length === 0) {
-      this.i32[addr >>> 2] = v;
-      if (this.watched[addr >>> 12]) this.onWrite?.(addr >>> 12);
+    if (this.mmio.length === 0 && addr + 3 < this.size) {
+      if ((addr & 3) === 0) this.i32[addr >>> 2] = v;
+      else { const u = this.u8; u[addr] = v; u[addr + 1] = v >>> 8; u[addr + 2] = v >>> 16; u[addr + 3] = v >>> 24; }
+      if (this.watched[addr >>> 12] || this.watched[(addr + 3) >>> 12]) this.touched(addr, 4);
       return;
     }
     const d = this.device(addr);
@@ -121,6 +129,13 @@ export class PhysicalMemory {
     this.write8(addr + 1, v >>> 8);
     this.write8(addr + 2, v >>> 16);
     this.write8(addr + 3, v >>> 24);
+  }
+
+  /** Reports a write of `size` bytes at `addr` to the observer, once per page it touches. */
+  private touched(addr: number, size: number): void {
+    const first = addr >>> 12, last = (addr + size - 1) >>> 12;
+    if (this.watched[first]) this.onWrite?.(first);
+    if (last !== first && this.watched[last]) this.onWrite?.(last);
   }
 
   /** Copies bytes into RAM (loaders); MMIO ranges are not written through. */
