@@ -47,9 +47,15 @@ export function buildHandlers(families: readonly Family[] = FAMILIES): (Handler 
   return table;
 }
 
-/** Operand size in bits of each form's first explicit operand (8/16/32), else its o16/o32. */
+/**
+ * Operand size in bits of each form: its first operand's register width, or for a first
+ * operand that does not say (moffs, as in A2 MOV moffs8, AL) the second's, else o16/o32.
+ */
 export const OPSIZE = new Uint8Array(Math.max(...FORMS.map((f) => f.id)) + 1);
+const widthOf = (k: string): number =>
+  /^(r8_|al$)/.test(k) ? 8 : /^(r16_|ax$)/.test(k) ? 16 : /^(r32_|eax$)/.test(k) ? 32 : 0;
 for (const f of FORMS) {
-  const k = f.ops[0] ?? '';
-  OPSIZE[f.id] = /^(r8_|al$)/.test(k) ? 8 : /^(r16_|ax$)/.test(k) ? 16 : /^(r32_|eax$)/.test(k) ? 32 : f.osz === 16 ? 16 : 32;
+  const first = f.ops[0] ?? '';
+  const w = widthOf(first) || (first === 'mem_offs' ? widthOf(f.ops[1] ?? '') : 0);
+  OPSIZE[f.id] = w || (f.osz === 16 ? 16 : 32);
 }

@@ -1,0 +1,281 @@
+// Random user-mode IA-32 programs for the CPU-versus-host oracle (test/host/README.md,
+// "CPU differential"). A program is described by plain numbers (ProgramSeed) so that fast-check
+// can shrink it and a plain seeded PRNG (the campaign) can make the same shape without
+// fast-check; buildProgram() turns a seed into bytes + initial state, deterministically.
+//
+// Forms come from the decoder's table (FORMS + classOf), filtered to general-purpose 32-bit
+// forms that a CPL-3 process may run and that the host and our CPU must agree on. What is left
+// out, and why (the same list is in test/host/README.md):
+//   - privileged and IOPL-sensitive forms (classOf: privileged !== 'no', ioplSensitive !== 'no'):
+//     at CPL 3 they only #GP; HLT is kept as a rare fault probe instead.
+//   - control transfers (classOf flow !== 'next': JMP, Jcc, CALL, RET, LOOP, INT n, SYSENTER...):
+//     a random target leaves the code; INT n/SYSCALL talk to the Linux kernel. INT3 and UD2 are
+//     kept as rare fault probes.
+//   - forms that move ESP other than PUSH/POP/PUSHA/POPA (ENTER, LEAVE, MOV/ADD... to ESP): ESP is
+//     never a generated register operand, and starts mid-scratch so that pushes and pops stay
+//     in the compared area.
+//   - POPF/POPFD: a random image sets TF (single-step trap) or AC (Linux sets CR0.AM, so #AC on
+//     misaligned accesses), which the bare CPU model does not share with the host process.
+//   - x87, MMX, SSE, AVX, VEX/EVEX/XOP encodings: our CPU does not implement them yet.
+//   - segment-register loads and stores (MOV Sreg, PUSH/POP Sreg, LDS/LES/LFS/LGS/LSS),
+//     segment-override prefixes, LAR/LSL/VERR/VERW/ARPL: the selectors and descriptors are the
+//     Linux kernel's on the host and ours in the model, so the answers legitimately differ.
+//   - CPUID, RDTSC(P), RDPID, RDRAND/RDSEED, XGETBV, RDPKRU...: host-specific or nondeterministic.
+//   - forms our CPU has no handler for (POPCNT, LZCNT, TZCNT, MOVBE, BSWAP r16, CRC32, ADCX/ADOX,
+//     fences, prefetches, ...): they would only report "not implemented"; listed by
+//     unimplementedForms() so that the gap stays visible.
+//   - 16-bit addressing (a16) and 64-bit-only forms: not what a 32-bit flat process runs.
+// Kept on purpose: LOCK on lockable memory forms, string instructions with REP/REPNE and
+// ECX <= 8 (set by a MOV just before), DIV/IDIV/AAM that may raise #DE, memory operands that
+// occasionally miss the scratch page (#PF).
+import fc from 'fast-check';
+import { FORMS, Prefix, classOf, encode, imm, ins, mem, reg, type Form, type Instruction, type Operand } from '@ringshift/decoder';
+import { buildHandlers } from '@ringshift/runtime';
+import { SCRATCH_BASE, SCRATCH_SIZE, type NativeProgram } from '../host/native';
+
+/** Initial ESP: mid-scratch, so that POPs read and PUSHes write compared bytes. */
+export const PROGRAM_ESP = SCRATCH_BASE + 0x800;
+export const MAX_INSTRUCTIONS = 8;
+
+const OPERANDS_OK = new Set<string>([
+  'al', 'ax', 'eax', 'cl', 'dx', 'imm8', 'imm16', 'imm32', 'imm8sex16', 'imm8sex32', 'imm8_const_1',
+  'r8_opcode', 'r8_or_mem', 'r8_reg', 'r16_opcode', 'r16_or_mem', 'r16_reg', 'r32_opcode', 'r32_or_mem', 'r32_reg',
+  'mem', 'es_rDI', 'seg_rDI', 'seg_rSI', 'seg_rBX_al', 'mem_offs',
+]);
+/** Mnemonics left out although their forms pass the table filter (see the header for why). */
+const EXCLUDED_MNEMONICS = new Set<string>([
+  'cpuid', 'enter', 'leave', 'popf', 'popfd', 'lar', 'lsl', 'verr', 'verw', 'arpl', 'bound', 'rdtsc', 'rdtscp', 'rdpid',
+  'rdrand', 'rdseed', 'xgetbv', 'rdpkru', 'wrpkru', 'ptwrite', 'monitorx', 'mwaitx', 'clzero', 'wait', 'into',
+]);
+const STRING_MNEMONICS = /^(movs|cmps|scas|lods|stos)[bwd]$/;
+
+function tableCandidate(f: Form): boolean {
+  if (f.enc !== 'legacy' || (f.modes && !f.modes.includes(32)) || f.osz === 64 || f.asz === 16 || f.asz === 64) return false;
+  const c = classOf(f.id);
+  if (c.flow !== 'next' || c.privileged !== 'no' || c.ioplSensitive !== 'no') return false;
+  if (EXCLUDED_MNEMONICS.has(f.mnemonic)) return false;
+  return f.ops.every((k) => OPERANDS_OK.has(k));
+}
+
+const HANDLERS = buildHandlers();
+
+/** The forms programs are drawn from, in table order (stable for a given table). */
+export const PROGRAM_FORMS: readonly Form[] = FORMS.filter((f) => tableCandidate(f) && HANDLERS[f.id] !== undefined);
+
+/** Forms that pass the table filter but that our CPU does not implement (left out for now). */
+export function unimplementedForms(): readonly Form[] {
+  return FORMS.filter((f) => tableCandidate(f) && HANDLERS[f.id] === undefined);
+}
+
+const FAULT_PROBES: readonly string[] = ['Int3', 'Ud2', 'Hlt'];
+
+/** One instruction: a form pick and raw random words that choose its operands. */
+export interface InstructionSeed {
+  readonly form: number;
+  readonly r: readonly number[];
+}
+
+export interface ProgramSeed {
+  readonly instructions: readonly InstructionSeed[];
+  /** EAX ECX EDX EBX EBP ESI EDI, raw; EBX/EBP/ESI/EDI usually become scratch pointers. */
+  readonly regs: readonly number[];
+  readonly eflags: number;
+  /** Seeds the scratch contents (xorshift), so the 4 KiB need not be shrunk byte by byte. */
+  readonly scratchSeed: number;
+}
+
+export interface BuiltProgram extends NativeProgram {
+  /** The instructions, at their addresses, for listings. */
+  readonly listing: readonly Instruction[];
+}
+
+const R8 = ['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh'] as const;
+const R16 = ['ax', 'cx', 'dx', 'bx', 'bp', 'si', 'di'] as const;
+const R32 = ['eax', 'ecx', 'edx', 'ebx', 'ebp', 'esi', 'edi'] as const;
+const BASES = ['ebx', 'ebp', 'esi', 'edi'] as const;
+const RAW_WORDS = 8;
+
+/** Immediates and register values biased toward the edges where flag bugs live. */
+function interesting(r: number, bits: number): number {
+  const m = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+  const top = 2 ** (bits - 1);
+  switch (r & 7) {
+    case 0: return 0;
+    case 1: return (r >>> 3) & 0x1f;
+    case 2: return m;
+    case 3: return top;
+    case 4: return top - 1;
+    default: return (r >>> 3) * 2654435761 % 2 ** bits & m;
+  }
+}
+
+function sizeOf(kind: string): number {
+  return kind.startsWith('r8') || kind === 'al' || kind === 'cl' ? 8 : kind.startsWith('r16') || kind === 'ax' || kind === 'dx' ? 16 : 32;
+}
+
+function memOperand(r: number, r2: number, bytes: number): Operand {
+  const off = (r >>> 4) % (SCRATCH_SIZE - bytes + 1);
+  switch (r & 15) {
+    case 0: return mem({ disp: SCRATCH_BASE + SCRATCH_SIZE - 1 - (r2 & 3), size: bytes }); // may cross the page end: #PF
+    case 1: case 2: case 3: case 4: case 5: case 6: case 7:
+      return mem({ disp: SCRATCH_BASE + off, size: bytes });
+    default:
+      // [base + disp8]: in bounds while the base register still holds its initial scratch pointer.
+      return mem({ base: BASES[r2 & 3]!, disp: ((r2 >>> 2) & 0xff) - 0x80, size: bytes });
+  }
+}
+
+const MEM_BYTES: Record<string, number> = { UInt8: 1, Int8: 1, UInt16: 2, Int16: 2, UInt32: 4, Int32: 4, UInt64: 8, Unknown: 4 };
+
+/** Builds one seed into instructions (a MOV prelude for string/XLAT forms), or none if unencodable. */
+function buildInstruction(seed: InstructionSeed): Instruction[] {
+  const r = (k: number): number => seed.r[k % seed.r.length]! >>> 0;
+  if ((r(7) & 0xff) < 2) return [ins(FAULT_PROBES[r(6) % FAULT_PROBES.length]!)];
+  const form = PROGRAM_FORMS[seed.form % PROGRAM_FORMS.length]!;
+  const out: Instruction[] = [];
+  const mov = (name: 'esi' | 'edi' | 'ecx' | 'ebx', v: number): void => void out.push(ins('Mov_r32_imm32', reg(name), imm(v)));
+  if (STRING_MNEMONICS.test(form.mnemonic) || form.mnemonic === 'xlatb') {
+    // Pointers mid-scratch and a small count: 8 iterations of 4 bytes either way stay in bounds.
+    if (form.mnemonic === 'xlatb') mov('ebx', SCRATCH_BASE + 0x40 + (r(0) % 0xe00));
+    else {
+      mov('esi', SCRATCH_BASE + 0x40 + (r(0) % 0xf80));
+      mov('edi', SCRATCH_BASE + 0x40 + (r(1) % 0xf80));
+      mov('ecx', r(2) % 9);
+    }
+    const i = ins(form.name);
+    if (form.mnemonic !== 'xlatb' && (r(3) & 1)) i.prefixes |= /^(cmps|scas)/.test(form.mnemonic) && r(3) & 2 ? Prefix.Repne : Prefix.Rep;
+    out.push(i);
+    return encodable(out);
+  }
+  const memBytes = MEM_BYTES[form.mem ?? 'Unknown'] ?? 4;
+  const ops: Operand[] = [];
+  let usesMem = false;
+  form.ops.forEach((k, n) => {
+    const w = r(n);
+    switch (k) {
+      case 'al': case 'ax': case 'eax': case 'cl': case 'dx': ops.push(reg(k)); break;
+      case 'imm8_const_1': ops.push(imm(1)); break;
+      // 16-bit SHLD/SHRD by more than 16 leave the result undefined (SDM vol. 2B SHLD): keep it defined.
+      case 'imm8': ops.push(imm(/^Sh[lr]d_rm16/.test(form.name) ? interesting(w, 8) % 17 : interesting(w, 8))); break;
+      case 'imm8sex16': case 'imm8sex32': ops.push(imm(interesting(w, 8))); break;
+      case 'imm16': ops.push(imm(interesting(w, 16))); break;
+      case 'imm32': ops.push(imm(interesting(w, 32))); break;
+      case 'mem': case 'mem_offs': usesMem = true; ops.push(memOperand(w, r(n + 4), memBytes)); break;
+      default: {
+        const size = sizeOf(k);
+        if (k.endsWith('_or_mem') && (w & 1) && !usesMem) {
+          usesMem = true;
+          ops.push(memOperand(w >>> 1, r(n + 4), size >>> 3));
+        } else {
+          ops.push(reg(size === 8 ? R8[(w >>> 1) % 8]! : size === 16 ? R16[(w >>> 1) % 7]! : R32[(w >>> 1) % 7]!));
+        }
+      }
+    }
+  });
+  let i: Instruction;
+  try {
+    i = ins(form.name, ...ops);
+  } catch {
+    return [];
+  }
+  if (usesMem && form.flags?.includes('lock') && (r(5) & 3) === 0) i.prefixes |= Prefix.Lock;
+  out.push(i);
+  return encodable(out);
+}
+
+/** Drops what the encoder refuses (shadowed forms such as XCHG EAX, EAX; LOCK on a register form). */
+function encodable(list: Instruction[]): Instruction[] {
+  for (const i of list) {
+    try {
+      encode(i, 32);
+    } catch {
+      if (i.prefixes & Prefix.Lock) {
+        i.prefixes &= ~Prefix.Lock;
+        try { encode(i, 32); continue; } catch { /* fall through */ }
+      }
+      return [];
+    }
+  }
+  return list;
+}
+
+/** Scratch contents from a 32-bit seed (xorshift32), biased toward 0 and FF bytes now and then. */
+export function scratchFrom(seed: number): Uint8Array {
+  const s = new Uint8Array(SCRATCH_SIZE);
+  let x = seed >>> 0 || 0x9e3779b9;
+  for (let i = 0; i < SCRATCH_SIZE; i += 4) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    const v = (x & 0xf) === 0 ? 0 : (x & 0xf) === 1 ? 0xffffffff : x;
+    s[i] = v; s[i + 1] = v >>> 8; s[i + 2] = v >>> 16; s[i + 3] = v >>> 24;
+  }
+  return s;
+}
+
+export function buildProgram(seed: ProgramSeed, codeBase: number): BuiltProgram {
+  const listing: Instruction[] = [];
+  const parts: Uint8Array[] = [];
+  let at = codeBase;
+  for (const s of seed.instructions) {
+    for (const i of buildInstruction(s)) {
+      i.ip = at;
+      const bytes = encode(i, 32);
+      listing.push(i);
+      parts.push(bytes);
+      at += bytes.length;
+    }
+  }
+  const code = new Uint8Array(at - codeBase);
+  let o = 0;
+  for (const p of parts) { code.set(p, o); o += p.length; }
+  const g = (k: number): number => seed.regs[k]! >>> 0;
+  // EBX EBP ESI EDI: a scratch pointer (with room for disp8 either side) 7 times in 8.
+  const ptr = (k: number): number => ((g(k) & 7) === 7 ? interesting(g(k) >>> 3, 32) : SCRATCH_BASE + 0x80 + ((g(k) >>> 3) % (SCRATCH_SIZE - 0x100)));
+  return {
+    code,
+    listing,
+    initial: {
+      eax: interesting(g(0), 32), ecx: interesting(g(1), 32), edx: interesting(g(2), 32),
+      ebx: ptr(3), ebp: ptr(4), esi: ptr(5), edi: ptr(6),
+      esp: PROGRAM_ESP,
+      eflags: seed.eflags & 0xcd5,
+    },
+    scratch: scratchFrom(seed.scratchSeed),
+  };
+}
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+
+export const instructionSeedArb: fc.Arbitrary<InstructionSeed> = fc.record({
+  form: fc.nat({ max: PROGRAM_FORMS.length - 1 }),
+  r: fc.array(u32, { minLength: RAW_WORDS, maxLength: RAW_WORDS }),
+});
+
+/** fast-check arbitrary of program seeds (1-8 instructions); shrinks toward fewer, simpler instructions. */
+export const programSeedArb: fc.Arbitrary<ProgramSeed> = fc.record({
+  instructions: fc.array(instructionSeedArb, { minLength: 1, maxLength: MAX_INSTRUCTIONS }),
+  regs: fc.array(u32, { minLength: 7, maxLength: 7 }),
+  eflags: fc.nat({ max: 0xfff }),
+  scratchSeed: u32,
+});
+
+/** A small seeded PRNG (mulberry32) for the campaign, where fast-check's machinery is not needed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/** The same shape as programSeedArb, from a plain PRNG. */
+export function randomProgramSeed(next: () => number): ProgramSeed {
+  const n = 1 + (next() % MAX_INSTRUCTIONS);
+  const instructions: InstructionSeed[] = [];
+  for (let k = 0; k < n; k++) {
+    instructions.push({ form: next() % PROGRAM_FORMS.length, r: Array.from({ length: RAW_WORDS }, next) });
+  }
+  return { instructions, regs: Array.from({ length: 7 }, next), eflags: next() & 0xfff, scratchSeed: next() };
+}
