@@ -264,6 +264,21 @@ const BX = REG_AX + 3, BP = REG_AX + 5, SI = REG_AX + 6, DI = REG_AX + 7;
 const RM16_BASE = [BX, BX, BP, BP, SI, DI, BP, BX];
 const RM16_INDEX = [SI, DI, SI, DI, 0, 0, 0, 0];
 
+// Dense classes for the operand kinds most code uses (see operands()); FAST_BASE holds the
+// register family base (or the fixed register) for the register classes.
+const FK_NONE = 0, FK_REG = 1, FK_RM_OR_MEM = 2, FK_R8_OR_MEM = 3, FK_R8_REG = 4, FK_OPCODE_REG = 5, FK_FIXED_REG = 6,
+  FK_MEM = 7, FK_IMM8 = 8, FK_IMM8SEX32 = 9, FK_IMM32 = 10;
+const FAST_KIND = new Uint8Array(128);
+const FAST_BASE = new Int32Array(128);
+const fast = (k: number, fk: number, base = 0): void => { FAST_KIND[k] = fk; FAST_BASE[k] = base; };
+fast(OPK_r16_reg, FK_REG, REG_AX); fast(OPK_r32_reg, FK_REG, REG_EAX); fast(OPK_r64_reg, FK_REG, REG_RAX);
+fast(OPK_r16_or_mem, FK_RM_OR_MEM, REG_AX); fast(OPK_r32_or_mem, FK_RM_OR_MEM, REG_EAX); fast(OPK_r64_or_mem, FK_RM_OR_MEM, REG_RAX);
+fast(OPK_r8_or_mem, FK_R8_OR_MEM); fast(OPK_r8_reg, FK_R8_REG);
+fast(OPK_r16_opcode, FK_OPCODE_REG, REG_AX); fast(OPK_r32_opcode, FK_OPCODE_REG, REG_EAX); fast(OPK_r64_opcode, FK_OPCODE_REG, REG_RAX);
+fast(OPK_al, FK_FIXED_REG, REG_AL); fast(OPK_ax, FK_FIXED_REG, REG_AX); fast(OPK_eax, FK_FIXED_REG, REG_EAX); fast(OPK_rax, FK_FIXED_REG, REG_RAX);
+fast(OPK_mem, FK_MEM);
+fast(OPK_imm8, FK_IMM8); fast(OPK_imm8sex32, FK_IMM8SEX32); fast(OPK_imm32, FK_IMM32);
+
 const EVEX_SPACE = [-1, SPACE_EVEX1, SPACE_EVEX2, SPACE_EVEX3, -1, SPACE_EVEX5, SPACE_EVEX6, -1];
 const VEX_SPACE = [-1, SPACE_VEX1, SPACE_VEX2, SPACE_VEX3];
 
@@ -803,6 +818,44 @@ export class Decoder {
     const kinds = out.opKinds, regs = out.opRegs;
     for (let i = 0; i < n; i++) {
       const k = ops[i]!;
+      // The common operand kinds first, through a small dense switch (FAST_KIND); the rest,
+      // and every check that can fail, go through the full switch below.
+      const fk = FAST_KIND[k]!;
+      if (fk !== FK_NONE) {
+        switch (fk) {
+          case FK_REG:
+            if (this.rR2) break;
+            kinds[i] = OPKIND_Register;
+            regs[i] = FAST_BASE[k]! + reg;
+            continue;
+          case FK_RM_OR_MEM:
+            if (this.mod === 3) { kinds[i] = OPKIND_Register; regs[i] = FAST_BASE[k]! + rm; }
+            else this.setMemory(out, c, i);
+            continue;
+          case FK_R8_OR_MEM:
+            if (this.mod === 3) { kinds[i] = OPKIND_Register; regs[i] = gpr8(rm, rex); }
+            else this.setMemory(out, c, i);
+            continue;
+          case FK_R8_REG:
+            kinds[i] = OPKIND_Register;
+            regs[i] = gpr8(reg, rex);
+            continue;
+          case FK_OPCODE_REG:
+            kinds[i] = OPKIND_Register;
+            regs[i] = FAST_BASE[k]! + ((this.opcodeByte & 7) | this.rB);
+            continue;
+          case FK_FIXED_REG:
+            kinds[i] = OPKIND_Register;
+            regs[i] = FAST_BASE[k]!;
+            continue;
+          case FK_MEM:
+            this.setMemory(out, c, i);
+            continue;
+          case FK_IMM8: this.imm(out, i, OPKIND_Immediate8, this.byte()); continue;
+          case FK_IMM8SEX32: this.imm(out, i, OPKIND_Immediate8to32, this.s8() >>> 0); continue;
+          case FK_IMM32: this.imm(out, i, OPKIND_Immediate32, this.u32()); continue;
+        }
+      }
       let r = -1;
       switch (k) {
         case OPK_al: r = REG_AL; break;
