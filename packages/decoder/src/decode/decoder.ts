@@ -284,7 +284,8 @@ const VEX_SPACE = [-1, SPACE_VEX1, SPACE_VEX2, SPACE_VEX3];
 
 export class Decoder {
   readonly bits: 16 | 32 | 64;
-  readonly bytes: Uint8Array;
+  /** The bytes decoded; `seek` may point the decoder at another buffer. */
+  bytes: Uint8Array;
   /** Offset in bytes of the next instruction. */
   position: number;
   /** Address of the next instruction. */
@@ -332,6 +333,13 @@ export class Decoder {
     this.bytes = bytes;
     this.position = offset;
     this.ip = ip;
+  }
+
+  /** Re-points the decoder (an emulator's fetch path reuses one decoder instead of allocating). */
+  seek(bytes: Uint8Array, ip: number, offset: number): void {
+    this.bytes = bytes;
+    this.ip = ip;
+    this.position = offset;
   }
 
   get canDecode(): boolean {

@@ -435,6 +435,8 @@ export class Cpu implements LazyState {
   }
 
   private scratch = new Uint8Array(16);
+  private readonly decoder16 = new Decoder(16, new Uint8Array(0));
+  private readonly decoder32 = new Decoder(32, new Uint8Array(0));
 
   // The page the last instruction came from: while CS, CPL, the TLB and the page's decoded
   // instructions stay as they were, the next fetch from the same linear page skips the segment
@@ -481,7 +483,9 @@ export class Cpu implements LazyState {
     const ins = new Instruction();
     const inPage = 4096 - (phys & 0xfff);
     if (inPage >= 15 && this.mem.isRam(phys) && this.mem.isRam(phys + 14)) {
-      new Decoder(bits, this.mem.u8, this.eip, phys).decodeAt(ins);
+      const d = bits === 32 ? this.decoder32 : this.decoder16;
+      d.seek(this.mem.u8, this.eip, phys);
+      d.decodeAt(ins);
     } else {
       // Near the end of a page or in MMIO: gather the bytes through translation one by one,
       // stopping at the first unmapped byte (which faults only if the instruction needs it).
@@ -505,7 +509,8 @@ export class Cpu implements LazyState {
     }
     if (this.mem.isRam(phys)) {
       if (!slots) {
-        slots = [];
+        // A dense array of all 2 x 4096 keys: filling sparse indices would turn it into a dictionary.
+        slots = new Array<Instruction | undefined>(8192).fill(undefined);
         this.cache.set(page, slots);
         this.mem.watched[page] = 1;
       }
