@@ -19,6 +19,8 @@ const APT_TOOLS = {
   gcc: 'gcc',
   make: 'make',
   'llvm-mc': 'llvm',
+  // The whole-guest oracle (test/e2e/qemu.test.ts): examples boot under QEMU and ringshift run.
+  'qemu-system-i386': 'qemu-system-x86',
 };
 
 function log(msg) {

@@ -6,6 +6,7 @@ import yargs from 'yargs';
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { ElfError } from '@ringshift/rewriter';
 import { disasmCommand } from './commands/disasm';
+import { runCommand } from './commands/run';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, processIo } from './output';
 import type { Io } from './output';
 
@@ -78,6 +79,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       throw new UsageError(text);
     });
   register(parser, disasmCommand, io, chosen);
+  register(parser, runCommand, io, chosen);
 
   try {
     const helpText = await new Promise<string>((resolve, reject) => {

@@ -12,11 +12,19 @@ export const EXIT_INTERNAL = 3;
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * Raw bytes, for guest output that must reach the user unchanged (serial lines carry any byte,
+   * not UTF-8 text). Sinks without them get the bytes as Latin-1 text through stdout/stderr.
+   */
+  stdoutBytes?(bytes: Uint8Array): void;
+  stderrBytes?(bytes: Uint8Array): void;
 }
 
 export const processIo: Io = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
+  stdoutBytes: (bytes) => void process.stdout.write(bytes),
+  stderrBytes: (bytes) => void process.stderr.write(bytes),
 };
 
 /**

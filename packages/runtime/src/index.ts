@@ -13,6 +13,8 @@ export { Eflags } from './cpu/eflags';
 export { CONTINUE, EventKind, HANDLED, MonitorExit, PASS_THROUGH, attachInterceptor, exit, exitFor, interceptorOf, proceed } from './cpu/intercept';
 export type { CrAccess, ExceptionEvent, Exit, Interceptor, IoAccess, MsrAccess, PageWalk, Verdict } from './cpu/intercept';
 export { Tlb } from './cpu/tlb';
+export { MULTIBOOT_BOOTLOADER_MAGIC, MULTIBOOT_HEADER_MAGIC, MULTIBOOT_INFO_ADDRESS, MultibootError, loadMultiboot } from './machine/multiboot';
+export type { MultibootLoad, MultibootOptions } from './machine/multiboot';
 export { IoBus, openBus } from './machine/io-bus';
 export type { PortDevice } from './machine/io-bus';
 export { Clock, NS_PER_INSTRUCTION, TSC_HZ } from './machine/clock';

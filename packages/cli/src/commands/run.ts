@@ -1,0 +1,243 @@
+// `ringshift run`: boots a multiboot kernel on the emulated PC, the way
+// `qemu-system-i386 -kernel IMAGE -device isa-debug-exit,iobase=0xf4,iosize=0x04` does, so the
+// two can be compared byte for byte: the serial output goes where QEMU's `-serial` would put
+// it, and the process exit status is QEMU's for a guest that exits through isa-debug-exit.
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Argv } from 'yargs';
+import { Machine, MultibootError, loadMultiboot } from '@ringshift/runtime';
+import type { MultibootLoad, RunReport } from '@ringshift/runtime';
+import type { Command } from '../main';
+import { InputError, hex, parseNumber, readInputFile } from '../output';
+import type { Io } from '../output';
+
+/**
+ * Exit statuses of `ringshift run` besides the guest's own. A guest that writes v to
+ * isa-debug-exit ends with (v << 1) | 1, truncated to 8 bits by the operating system, exactly as
+ * under QEMU: always odd. The other outcomes have no QEMU equivalent that ends the process
+ * (QEMU with -no-reboot exits 0 on a triple fault and spins forever on HLT with IF = 0), so they
+ * get codes of their own. 2 keeps its meaning (bad usage or input, nothing was run) and 3 stays
+ * the internal error. 3, 5 and 7 can also be a guest's status (v = 1, 2, 3): the report on
+ * stderr (or `reason` in --json) tells them apart.
+ */
+export const EXIT_HALT = 4;
+export const EXIT_TRIPLE_FAULT = 5;
+export const EXIT_LIMIT = 6;
+export const EXIT_UNSUPPORTED = 7;
+
+interface RunArgs {
+  image: string;
+  backend: string;
+  serial: string;
+  maxInstructions?: string;
+  timeout?: string;
+  traceLast?: string;
+  json?: boolean;
+  cmdline?: string;
+}
+
+/** Backends named in ARCHITECTURE.md that later issues add, and what each one is. */
+const PLANNED_BACKENDS: Record<string, string> = {
+  rewrite: 'the binary-rewriting backend (patched image in ring 1), issue 7',
+  pv: 'the paravirtualized backend (Xen x86_32 PV ABI), issue 8',
+  hvm: 'the hardware-assist backend (VT-x-style VMCS and nested paging), issue 9',
+};
+
+export const runCommand: Command<RunArgs> = {
+  command: 'run <image>',
+  describe: 'boot a multiboot ELF32 kernel on the emulated PC (serial on stdout, guest exit status as QEMU gives it)',
+  builder: (y: Argv) =>
+    y
+      .positional('image', { type: 'string', demandOption: true, describe: 'multiboot kernel (ELF32 i386, or any file whose header sets the a.out kludge)' })
+      .option('backend', { type: 'string', default: 'native', describe: 'how the guest runs: native (rewrite, pv and hvm come with later issues)' })
+      .option('serial', { type: 'string', default: 'stdio', describe: "where COM1 output goes: 'stdio', or a file written when the run ends" })
+      .option('max-instructions', { type: 'string', describe: 'stop after this many instructions (reason budget, exit 6)' })
+      .option('timeout', { type: 'string', describe: 'stop after this many seconds of host time (reason timeout, exit 6)' })
+      .option('trace-last', { type: 'string', describe: 'show the last N instructions executed in the report' })
+      .option('json', { type: 'boolean', describe: 'print the run report as JSON on stdout; serial output then goes to stderr (or --serial FILE)' })
+      .option('cmdline', { type: 'string', describe: 'kernel command line; the kernel sees "IMAGE STR", as under QEMU -append' })
+      .example('$0 run examples/hello/hello.elf', '')
+      .example('$0 run examples/hello/hello.elf --json --serial out.txt --timeout 10', '') as Argv<RunArgs>,
+  run: async (args, io) => run(args, io),
+};
+
+function run(args: RunArgs, io: Io): number {
+  checkBackend(args.backend);
+  const maxInstructions = args.maxInstructions === undefined ? undefined : positive(args.maxInstructions, '--max-instructions', 'a positive number of instructions');
+  const traceLast = args.traceLast === undefined ? undefined : positive(args.traceLast, '--trace-last', 'a positive number of instructions');
+  const timeoutMs = args.timeout === undefined ? undefined : seconds(args.timeout);
+  const toFile = args.serial !== 'stdio';
+  if (args.serial === '') throw new InputError("invalid --serial '': expected 'stdio' or a file name");
+
+  const image = readInputFile(args.image);
+  const serial = toFile ? new Collector() : new Streamer(args.json ? bytesSink(io, 'stderr') : bytesSink(io, 'stdout'));
+  const machine = new Machine({ serialOut: (b) => serial.put(b) });
+  let loaded: MultibootLoad;
+  try {
+    // QEMU hands the kernel "IMAGE ARGS" as its command line (GRUB likewise starts it with the
+    // kernel's path); doing the same keeps a guest that prints it comparable.
+    loaded = loadMultiboot(machine, image, { cmdline: `${args.image} ${args.cmdline ?? ''}` });
+  } catch (e) {
+    if (e instanceof MultibootError) throw new InputError(`${args.image}: ${e.message}`);
+    throw e;
+  }
+
+  const limits: { maxInstructions?: number; timeoutMs?: number; traceLast?: number } = {};
+  if (maxInstructions !== undefined) limits.maxInstructions = maxInstructions;
+  if (timeoutMs !== undefined) limits.timeoutMs = timeoutMs;
+  if (traceLast !== undefined) limits.traceLast = traceLast;
+  const started = performance.now();
+  const report = machine.run(limits);
+  const elapsedMs = performance.now() - started;
+  serial.end();
+  if (serial instanceof Collector) writeAtomically(args.serial, serial.bytes());
+
+  const code = exitCodeOf(report);
+  if (args.json) {
+    io.stdout(`${JSON.stringify({
+      image: args.image, backend: args.backend, entry: loaded.entry, ...report, exitCode: code,
+      serialBytes: serial.count, elapsedMs: Math.round(elapsedMs),
+    })}\n`);
+  } else {
+    io.stderr(describeReport(report, code, elapsedMs));
+  }
+  return code;
+}
+
+/** The process exit status for a run report (table in packages/cli/README.md). */
+export function exitCodeOf(report: Pick<RunReport, 'reason' | 'exitStatus'>): number {
+  switch (report.reason) {
+    case 'exit':
+      if (report.exitStatus === undefined) throw new Error("run report with reason 'exit' has no exitStatus");
+      // What exit((v << 1) | 1) gives QEMU's parent: the low 8 bits.
+      return report.exitStatus & 0xff;
+    case 'halt': return EXIT_HALT;
+    case 'triple-fault': return EXIT_TRIPLE_FAULT;
+    case 'budget':
+    case 'timeout': return EXIT_LIMIT;
+    case 'unsupported': return EXIT_UNSUPPORTED;
+  }
+}
+
+function checkBackend(backend: string): void {
+  if (backend === 'native') return;
+  const planned = PLANNED_BACKENDS[backend];
+  if (planned) {
+    throw new InputError(`--backend ${backend} is not available yet: it is ${planned}, which is still to come; only --backend native runs guests for now`);
+  }
+  throw new InputError(`unknown --backend '${backend}': expected native (rewrite, pv and hvm are planned)`);
+}
+
+function positive(text: string, option: string, what: string): number {
+  const n = parseNumber(text, option, what);
+  if (n < 1) throw new InputError(`invalid ${option} '${text}': expected ${what}`);
+  return n;
+}
+
+function seconds(text: string): number {
+  const s = text.trim();
+  const v = /^(\d+(\.\d*)?|\.\d+)$/.test(s) ? Number(s) : NaN;
+  if (!(v > 0) || !Number.isFinite(v)) throw new InputError(`invalid --timeout '${text}': expected a positive number of seconds`);
+  return v * 1000;
+}
+
+function bytesSink(io: Io, stream: 'stdout' | 'stderr'): (bytes: Uint8Array) => void {
+  const raw = stream === 'stdout' ? io.stdoutBytes : io.stderrBytes;
+  if (raw) return (bytes) => raw.call(io, bytes);
+  const text = stream === 'stdout' ? io.stdout : io.stderr;
+  return (bytes) => text.call(io, String.fromCharCode(...bytes));
+}
+
+/** Serial bytes to a stream as the guest writes them: a line at a time, or 4 KiB without a newline. */
+class Streamer {
+  private buf = new Uint8Array(4096);
+  private n = 0;
+  count = 0;
+  constructor(private readonly sink: (bytes: Uint8Array) => void) {}
+
+  put(byte: number): void {
+    this.buf[this.n++] = byte;
+    this.count++;
+    if (byte === 0x0a || this.n === this.buf.length) this.end();
+  }
+
+  end(): void {
+    if (this.n === 0) return;
+    // A copy: the sink may keep the array (an asynchronous pipe write) while we refill ours.
+    this.sink(this.buf.slice(0, this.n));
+    this.n = 0;
+  }
+}
+
+/** Serial bytes kept in memory for --serial FILE. */
+class Collector {
+  private chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(1 << 16);
+  private n = 0;
+  count = 0;
+
+  put(byte: number): void {
+    if (this.n === this.buf.length) {
+      this.chunks.push(this.buf);
+      this.buf = new Uint8Array(this.buf.length);
+      this.n = 0;
+    }
+    this.buf[this.n++] = byte;
+    this.count++;
+  }
+
+  end(): void {}
+
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.count);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    out.set(this.buf.subarray(0, this.n), at);
+    return out;
+  }
+}
+
+/** Writes next to the target and renames, so a reader never sees half a file. */
+function writeAtomically(path: string, bytes: Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new InputError(`cannot write --serial ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+const REASONS: Record<RunReport['reason'], string> = {
+  exit: 'the guest exited through isa-debug-exit',
+  'triple-fault': 'triple fault: the processor shut down',
+  halt: 'halted with interrupts disabled: nothing can wake it',
+  budget: 'instruction budget used up (--max-instructions)',
+  timeout: 'time limit reached (--timeout)',
+  unsupported: 'the guest used something the emulator does not implement',
+};
+
+/** The human-readable report, for stderr. */
+export function describeReport(report: RunReport, code: number, elapsedMs: number): string {
+  const lines: string[] = [];
+  const status = report.reason === 'exit' ? `, status ${code} (guest wrote ${((report.exitStatus ?? 1) >>> 1)})` : '';
+  lines.push(`ringshift run: ${report.reason}${status}: ${REASONS[report.reason]}`);
+  lines.push(`  ${report.instructions} instructions in ${(elapsedMs / 1000).toFixed(3)} s; exit code ${code}`);
+  if (report.detail) lines.push(`  ${report.detail}`);
+  const r = report.registers;
+  const row = (names: (keyof RunReport['registers'])[], width: number): string =>
+    `  ${names.map((k) => `${k.padStart(6)}=${hex(r[k] >>> 0, width)}`).join(' ')}`;
+  lines.push(row(['eax', 'ecx', 'edx', 'ebx'], 8));
+  lines.push(row(['esp', 'ebp', 'esi', 'edi'], 8));
+  lines.push(row(['eip', 'eflags'], 8) + row(['cs', 'ds', 'ss'], 4).slice(1));
+  lines.push(row(['cr0', 'cr2', 'cr3', 'cr4'], 8));
+  if (report.lastInstructions && report.lastInstructions.length > 0) {
+    lines.push(`  last ${report.lastInstructions.length} instructions:`);
+    for (const i of report.lastInstructions) lines.push(`    ${hex(i.address >>> 0, 8)}  ${i.text}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
