@@ -5,6 +5,7 @@ import { OpKind, Reg, type Instruction } from '@ringshift/decoder';
 import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
 import { Fault, Vector } from '../fault';
+import { UnsupportedFeature } from '../interrupts';
 import { tlbControlWrite, tlbInvalidatePage } from '../tlb';
 
 function cpl0(cpu: Cpu): void {
@@ -172,10 +173,57 @@ const byMnemonic: Record<string, Handler> = {
   },
 };
 
+/**
+ * Debug registers DR0-DR3, DR6, DR7 (SDM vol. 3B §18.2), kept beside the Cpu in a WeakMap (like
+ * MsrState) so that no cpu.ts change is needed. Only storage: breakpoints are not modelled, so a
+ * DR7 write that enables one (L0-G3, bits 7:0) ends the run as unsupported rather than silently
+ * never trapping; DR7.GD (bit 13) likewise. Reset values: DR6 FFFF0FF0h, DR7 400h.
+ */
+const debugRegs = new WeakMap<Cpu, Int32Array>();
+function drs(cpu: Cpu): Int32Array {
+  let d = debugRegs.get(cpu);
+  if (d === undefined) {
+    d = new Int32Array([0, 0, 0, 0, 0, 0, 0xffff0ff0 | 0, 0x400]);
+    debugRegs.set(cpu, d);
+  }
+  return d;
+}
+
+/** DR4/DR5 alias DR6/DR7 when CR4.DE = 0 and are #UD when CR4.DE = 1 (SDM vol. 3B §18.2.2). */
+function drIndex(cpu: Cpu, n: number): number {
+  if (n === 4 || n === 5) {
+    if (cpu.cr4 & 0x8) throw new Fault(Vector.UD);
+    return n + 2;
+  }
+  return n;
+}
+
+/** MOV r32, DRn / MOV DRn, r32: CPL 0 only (#GP(0)), in real mode too; register operands only. */
+const movFromDr: Handler = (cpu, ins) => {
+  cpl0(cpu);
+  const n = drIndex(cpu, ins.opRegs[1]! - Reg.DR0);
+  cpu.writeReg(ins.opRegs[0]!, drs(cpu)[n]!);
+};
+
+const movToDr: Handler = (cpu, ins) => {
+  cpl0(cpu);
+  const n = drIndex(cpu, ins.opRegs[0]! - Reg.DR0);
+  const v = cpu.readReg(ins.opRegs[1]!);
+  if (n === 6) { drs(cpu)[6] = (v & 0x0000e00f) | 0xffff0ff0; return; }
+  if (n === 7) {
+    if (v & 0x20ff) throw new UnsupportedFeature('debug breakpoints (DR7 L0-G3 or GD set)');
+    drs(cpu)[7] = (v & 0xffff23ff) | 0x400;
+    return;
+  }
+  drs(cpu)[n] = v;
+};
+
 export const SYSTEM = {
   byMnemonic,
   byForm: {
     Mov_r32_cr: movFromCr,
     Mov_cr_r32: movToCr,
+    Mov_r32_dr: movFromDr,
+    Mov_dr_r32: movToDr,
   } satisfies Record<string, Handler>,
 };
