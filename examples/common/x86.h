@@ -57,6 +57,9 @@ void x86_set_handler(u8 vector, trap_handler handler);
 void x86_set_gate(u8 vector, int dpl, int trap, trap_handler handler);
 /* Allows (or denies) ring 3 (CPL > IOPL) to use the I/O port through the TSS bitmap. */
 void x86_io_allow(u16 port, int allowed);
+/* Rewrites the TSS descriptor with another limit (byte granular) and reloads TR: a limit that
+ * ends inside the I/O bitmap denies every port whose bitmap bytes lie beyond it. */
+void x86_set_tss_limit(u32 limit);
 /* Prints "name=0x........" and a newline. */
 void print_hex(const char *name, u32 value);
 /* Decimal, with 32-bit division only. */

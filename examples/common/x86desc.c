@@ -59,6 +59,11 @@ void x86_init(void) {
     __asm__ volatile("ltr %w0" : : "r"(SEL_TSS) : "memory");
 }
 
+void x86_set_tss_limit(u32 limit) {
+    set_descriptor(5, (u32)&kernel_tss, limit, 0x89, 0x0); /* available again: LTR needs it */
+    __asm__ volatile("ltr %w0" : : "r"(SEL_TSS) : "memory");
+}
+
 void serial_putdec(u32 value) {
     char buf[11];
     int n = 0;
