@@ -32,6 +32,7 @@ interface RunArgs {
   maxInstructions?: string;
   timeout?: string;
   traceLast?: string;
+  realtime?: boolean;
   json?: boolean;
   cmdline?: string;
 }
@@ -55,6 +56,7 @@ export const runCommand: Command<RunArgs> = {
       .option('timeout', { type: 'string', describe: 'stop after this many seconds of host time (reason timeout, exit 6)' })
       .option('trace-last', { type: 'string', describe: 'show the last N instructions executed in the report' })
       .option('json', { type: 'boolean', describe: 'print the run report as JSON on stdout; serial output then goes to stderr (or --serial FILE)' })
+      .option('realtime', { type: 'boolean', default: false, describe: 'guest time follows the host clock instead of retired instructions (runs are then not reproducible)' })
       .option('cmdline', { type: 'string', describe: 'kernel command line; the kernel sees "IMAGE STR", as under QEMU -append' })
       .example('$0 run examples/hello/hello.elf', '')
       .example('$0 run examples/hello/hello.elf --json --serial out.txt --timeout 10', '') as Argv<RunArgs>,
@@ -71,7 +73,7 @@ function run(args: RunArgs, io: Io): number {
 
   const image = readInputFile(args.image);
   const serial = toFile ? new Collector() : new Streamer(args.json ? bytesSink(io, 'stderr') : bytesSink(io, 'stdout'));
-  const machine = new Machine({ serialOut: (b) => serial.put(b) });
+  const machine = new Machine({ serialOut: (b) => serial.put(b), realtime: args.realtime === true });
   let loaded: MultibootLoad;
   try {
     // QEMU hands the kernel "IMAGE ARGS" as its command line (GRUB likewise starts it with the
