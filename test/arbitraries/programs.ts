@@ -27,9 +27,18 @@
 //   - 16-bit addressing (a16) and 64-bit-only forms: not what a 32-bit flat process runs.
 // Kept on purpose: LOCK on lockable memory forms, string instructions with REP/REPNE and
 // ECX <= 8 (set by a MOV just before), DIV/IDIV/AAM that may raise #DE, memory operands that
-// occasionally miss the scratch page (#PF).
+// occasionally cross the end of the scratch page (#PF on both sides, at the same instruction).
+//
+// Every memory access stays in the scratch page or faults on both sides. An access that lands
+// anywhere else on the host succeeds there (the runner's data and I/O buffers, the code area)
+// while ours faults: the host then corrupts its own input or results, or reads the appended JMP
+// and earlier programs' bytes, and reports disagreements that are no CPU bug (campaign seed 11,
+// test/host/README.md). So a [base + disp8] operand only uses a register that still holds its initial scratch
+// pointer (no earlier instruction of the sequence may have written it; else the operand is an
+// absolute scratch address), and BT/BTS/BTR/BTC m32, r32 (bit offset +-2^31, so +-256 MiB) get
+// a MOV of the offset register that keeps the addressed dword in the page.
 import fc from 'fast-check';
-import { FORMS, Prefix, classOf, encode, imm, ins, mem, reg, type Form, type Instruction, type Operand } from '@ringshift/decoder';
+import { FORMS, OpKind, Prefix, classOf, encode, imm, ins, mem, mnemonicOf, reg, registerName, type Form, type Instruction, type Operand } from '@ringshift/decoder';
 import { buildHandlers } from '@ringshift/runtime';
 import { SCRATCH_BASE, SCRATCH_SIZE, type NativeProgram } from '../host/native';
 
@@ -113,27 +122,95 @@ function sizeOf(kind: string): number {
   return kind.startsWith('r8') || kind === 'al' || kind === 'cl' ? 8 : kind.startsWith('r16') || kind === 'ax' || kind === 'dx' ? 16 : 32;
 }
 
-function memOperand(r: number, r2: number, bytes: number): Operand {
+type Base = (typeof BASES)[number];
+
+/**
+ * What the generator knows while it emits a sequence: the base registers that still hold their
+ * initial scratch pointer (no instruction so far may have written them), with that value.
+ */
+interface BuildContext {
+  readonly bases: Map<Base, number>;
+}
+
+/** A memory operand and, when it is known before the run, the address it accesses. */
+interface MemChoice {
+  readonly op: Operand;
+  readonly base?: Base;
+  readonly address: number;
+}
+
+/**
+ * A memory operand of `bytes` bytes inside the scratch page (or crossing its end, as a #PF
+ * probe). `noAccess` (LEA, NOP r/m): the address is only computed, so any base will do.
+ */
+function memOperand(r: number, r2: number, bytes: number, ctx: BuildContext, noAccess = false, absoluteOnly = false): MemChoice {
   const off = (r >>> 4) % (SCRATCH_SIZE - bytes + 1);
+  const absolute = (address: number): MemChoice => ({ op: mem({ disp: address, size: bytes }), address });
   switch (r & 15) {
-    case 0: return mem({ disp: SCRATCH_BASE + SCRATCH_SIZE - 1 - (r2 & 3), size: bytes }); // may cross the page end: #PF
+    case 0: return absolute(SCRATCH_BASE + SCRATCH_SIZE - 1 - (r2 & 3)); // crosses the page end: #PF
     case 1: case 2: case 3: case 4: case 5: case 6: case 7:
-      return mem({ disp: SCRATCH_BASE + off, size: bytes });
-    default:
-      // [base + disp8]: in bounds while the base register still holds its initial scratch pointer.
-      return mem({ base: BASES[r2 & 3]!, disp: ((r2 >>> 2) & 0xff) - 0x80, size: bytes });
+      return absolute(SCRATCH_BASE + off);
+    default: {
+      if (absoluteOnly) return absolute(SCRATCH_BASE + off);
+      const base = BASES[r2 & 3]!;
+      const disp = ((r2 >>> 2) & 0xff) - 0x80;
+      const value = ctx.bases.get(base);
+      // A register that an earlier instruction may have changed could point anywhere (the code
+      // area, the host runner's buffers): address the same bytes without it.
+      if (value === undefined && !noAccess) return absolute(SCRATCH_BASE + off);
+      return { op: mem({ base, disp, size: bytes }), base, address: ((value ?? 0) + disp) >>> 0 };
+    }
   }
+}
+
+/** The 32-bit register a register name is part of (bh -> ebx), for the base bookkeeping. */
+function family(name: string): string {
+  return name.length === 2 ? `e${name.endsWith('l') || name.endsWith('h') ? `${name[0]}x` : name}` : name;
+}
+
+/**
+ * Registers the instruction may write. Explicit: the first operand, and both for XCHG/XADD (no
+ * other IA-32 form writes a later explicit register operand). Implicit, of the four bases:
+ * POPA/POPAD (all) and the string instructions (ESI, EDI). Reading counts as writing where it is
+ * simpler (CMP, TEST, BT, PUSH): that only drops a base that was still good.
+ */
+function written(i: Instruction): Set<string> {
+  const out = new Set<string>();
+  const m = mnemonicOf(i.form);
+  for (let k = 0; k < i.opCount; k++) {
+    if (i.opKinds[k] !== OpKind.Register || (k > 0 && m !== 'xchg' && m !== 'xadd')) continue;
+    out.add(family(registerName(i.opRegs[k]!)));
+  }
+  if (/^popa/.test(m)) BASES.forEach((b) => out.add(b));
+  if (STRING_MNEMONICS.test(m)) { out.add('esi'); out.add('edi'); }
+  return out;
+}
+
+const BIT_TEST = /^Bt[src]?_rm32_r32$/;
+
+/**
+ * A bit offset for BT* m32, r32 that keeps the dword it addresses (address + 4 * (offset SAR 5),
+ * SDM vol. 2A BT) inside the scratch page: edge bits, the page's first and last dword, or
+ * somewhere between.
+ */
+function bitOffsetInPage(w: number, address: number): number {
+  const kMin = Math.ceil((SCRATCH_BASE - address) / 4);
+  const kMax = Math.floor((SCRATCH_BASE + SCRATCH_SIZE - 4 - address) / 4);
+  // The operand's own dword, the one below it, the page's first and last, or anywhere in the page.
+  const k = (w & 7) < 4 ? Math.min(kMax, Math.max(kMin, [0, -1, kMin, kMax][w & 3]!)) : kMin + ((w >>> 3) % (kMax - kMin + 1));
+  const bit = (w >>> 12) & 1 ? (w >>> 13) & 31 : ((w >>> 13) & 1) * 31;
+  return (k * 32 + bit) | 0;
 }
 
 const MEM_BYTES: Record<string, number> = { UInt8: 1, Int8: 1, UInt16: 2, Int16: 2, UInt32: 4, Int32: 4, UInt64: 8, Unknown: 4 };
 
-/** Builds one seed into instructions (a MOV prelude for string/XLAT forms), or none if unencodable. */
-function buildInstruction(seed: InstructionSeed): Instruction[] {
+/** Builds one seed into instructions (a MOV prelude for string/XLAT and BT* m32, r32 forms), or none if unencodable. */
+function buildInstruction(seed: InstructionSeed, ctx: BuildContext): Instruction[] {
   const r = (k: number): number => seed.r[k % seed.r.length]! >>> 0;
   if ((r(7) & 0xff) < 2) return [ins(FAULT_PROBES[r(6) % FAULT_PROBES.length]!)];
   const form = PROGRAM_FORMS[seed.form % PROGRAM_FORMS.length]!;
   const out: Instruction[] = [];
-  const mov = (name: 'esi' | 'edi' | 'ecx' | 'ebx', v: number): void => void out.push(ins('Mov_r32_imm32', reg(name), imm(v)));
+  const mov = (name: (typeof R32)[number], v: number): void => void out.push(ins('Mov_r32_imm32', reg(name), imm(v)));
   if (STRING_MNEMONICS.test(form.mnemonic) || form.mnemonic === 'xlatb') {
     // Pointers mid-scratch and a small count: 8 iterations of 4 bytes either way stay in bounds.
     if (form.mnemonic === 'xlatb') mov('ebx', SCRATCH_BASE + 0x40 + (r(0) % 0xe00));
@@ -148,8 +225,11 @@ function buildInstruction(seed: InstructionSeed): Instruction[] {
     return encodable(out);
   }
   const memBytes = MEM_BYTES[form.mem ?? 'Unknown'] ?? 4;
+  const access = classOf(form.id).memory;
+  const noAccess = access === 'none' || access === 'address-only';
   const ops: Operand[] = [];
   let usesMem = false;
+  let memChoice: MemChoice | undefined;
   form.ops.forEach((k, n) => {
     const w = r(n);
     switch (k) {
@@ -160,12 +240,23 @@ function buildInstruction(seed: InstructionSeed): Instruction[] {
       case 'imm8sex16': case 'imm8sex32': ops.push(imm(interesting(w, 8))); break;
       case 'imm16': ops.push(imm(interesting(w, 16))); break;
       case 'imm32': ops.push(imm(interesting(w, 32))); break;
-      case 'mem': case 'mem_offs': usesMem = true; ops.push(memOperand(w, r(n + 4), memBytes)); break;
+      case 'mem': case 'mem_offs':
+        usesMem = true;
+        memChoice = memOperand(w, r(n + 4), memBytes, ctx, noAccess, k === 'mem_offs');
+        ops.push(memChoice.op);
+        break;
       default: {
         const size = sizeOf(k);
         if (k.endsWith('_or_mem') && (w & 1) && !usesMem) {
           usesMem = true;
-          ops.push(memOperand(w >>> 1, r(n + 4), size >>> 3));
+          memChoice = memOperand(w >>> 1, r(n + 4), size >>> 3, ctx, noAccess);
+          ops.push(memChoice.op);
+        } else if (memChoice && BIT_TEST.test(form.name)) {
+          // The bit offset reaches +-256 MiB from the operand: load it, with a register other than the base.
+          const candidates = R32.filter((x) => x !== memChoice!.base);
+          const offReg = candidates[(w >>> 1) % candidates.length]!;
+          mov(offReg, bitOffsetInPage(r(n + 4), memChoice.address));
+          ops.push(reg(offReg));
         } else {
           ops.push(reg(size === 8 ? R8[(w >>> 1) % 8]! : size === 16 ? R16[(w >>> 1) % 7]! : R32[(w >>> 1) % 7]!));
         }
@@ -212,35 +303,37 @@ export function scratchFrom(seed: number): Uint8Array {
 }
 
 export function buildProgram(seed: ProgramSeed, codeBase: number): BuiltProgram {
+  const g = (k: number): number => seed.regs[k]! >>> 0;
+  // EBX EBP ESI EDI: a scratch pointer (with room for disp8 either side) 7 times in 8.
+  const ptr = (k: number): number => ((g(k) & 7) === 7 ? interesting(g(k) >>> 3, 32) : SCRATCH_BASE + 0x80 + ((g(k) >>> 3) % (SCRATCH_SIZE - 0x100)));
+  const initial = {
+    eax: interesting(g(0), 32), ecx: interesting(g(1), 32), edx: interesting(g(2), 32),
+    ebx: ptr(3), ebp: ptr(4), esi: ptr(5), edi: ptr(6),
+    esp: PROGRAM_ESP,
+    eflags: seed.eflags & 0xcd5,
+  };
+  const ctx: BuildContext = { bases: new Map() };
+  for (const b of BASES) {
+    const v = initial[b];
+    if (v >= SCRATCH_BASE + 0x80 && v < SCRATCH_BASE + SCRATCH_SIZE - 0x80) ctx.bases.set(b, v);
+  }
   const listing: Instruction[] = [];
   const parts: Uint8Array[] = [];
   let at = codeBase;
   for (const s of seed.instructions) {
-    for (const i of buildInstruction(s)) {
+    for (const i of buildInstruction(s, ctx)) {
       i.ip = at;
       const bytes = encode(i, 32);
       listing.push(i);
       parts.push(bytes);
       at += bytes.length;
+      for (const w of written(i)) ctx.bases.delete(w as Base);
     }
   }
   const code = new Uint8Array(at - codeBase);
   let o = 0;
   for (const p of parts) { code.set(p, o); o += p.length; }
-  const g = (k: number): number => seed.regs[k]! >>> 0;
-  // EBX EBP ESI EDI: a scratch pointer (with room for disp8 either side) 7 times in 8.
-  const ptr = (k: number): number => ((g(k) & 7) === 7 ? interesting(g(k) >>> 3, 32) : SCRATCH_BASE + 0x80 + ((g(k) >>> 3) % (SCRATCH_SIZE - 0x100)));
-  return {
-    code,
-    listing,
-    initial: {
-      eax: interesting(g(0), 32), ecx: interesting(g(1), 32), edx: interesting(g(2), 32),
-      ebx: ptr(3), ebp: ptr(4), esi: ptr(5), edi: ptr(6),
-      esp: PROGRAM_ESP,
-      eflags: seed.eflags & 0xcd5,
-    },
-    scratch: scratchFrom(seed.scratchSeed),
-  };
+  return { code, listing, initial, scratch: scratchFrom(seed.scratchSeed) };
 }
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });

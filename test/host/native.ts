@@ -351,13 +351,15 @@ function assembleRunner(): { code: Uint8Array; entry: number; epilogue: number; 
   a.asm('mov', reg('esp'), d32(SAVED_ESP));
   a.asm('cld');
 
-  // Common tail of a finished or faulted program.
+  // Common tail of a finished or faulted program. INT3 over the whole code area, not only the
+  // program's bytes: a program may have written anywhere in it (a stray memory operand), and the
+  // next one must not read or run those bytes (~1 µs a program).
   a.bind(after);
   a.asm('mov', d32(RUNNING), imm(0));
   a.asm('mov', reg('edi'), imm(CODE_BASE));
-  a.asm('mov', reg('ecx'), d32(IN + IN_CODE_LEN));
-  a.asm('mov', reg('al'), imm(0xcc));
-  rep(a, 'stosb');
+  a.asm('mov', reg('ecx'), imm(CODE_SIZE >>> 2));
+  a.asm('mov', reg('eax'), imm(0xcccccccc));
+  rep(a, 'stosd');
   a.asm('mov', reg('esi'), imm(OUT));
   a.asm('mov', reg('edx'), imm(OUT_SIZE));
   a.call(emit);
@@ -554,6 +556,16 @@ export function nativeRunner(): NativeRunnerImage {
   return runner;
 }
 
+/**
+ * The 5 bytes the runner finds after a program's `codeLength` bytes: JMP rel32 to its epilogue
+ * (relative to the end of the jump). The code area at the start of a program is these, the
+ * program's code before them, and INT3 (0xCC) everywhere else; ours.ts builds the same image.
+ */
+export function appendedJump(codeLength: number, epilogue = nativeRunner().epilogue): Uint8Array {
+  const rel = (epilogue - (CODE_BASE + codeLength + 5)) >>> 0;
+  return Uint8Array.of(0xe9, rel & 0xff, (rel >>> 8) & 0xff, (rel >>> 16) & 0xff, rel >>> 24);
+}
+
 let runnerFile: string | undefined;
 
 /** Path of the runner executable, written once per content into the temp directory. */
@@ -605,9 +617,7 @@ function encodeRecord(p: NativeProgram, i: number, epilogue: number, out: Buffer
   let pos = at + IN_SIZE;
   out.set(p.code, pos);
   pos += p.code.length;
-  // JMP rel32 to the epilogue, relative to the end of the jump.
-  out[pos] = 0xe9;
-  out.writeUInt32LE((epilogue - (CODE_BASE + p.code.length + 5)) >>> 0, pos + 1);
+  out.set(appendedJump(p.code.length, epilogue), pos);
   pos += 5;
   out.set(p.scratch, pos); // the rest of the area stays 0 (Buffer.alloc)
   return pos + SCRATCH_SIZE;

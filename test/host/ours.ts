@@ -2,8 +2,12 @@
 // same initial state, a result of the same shape. The CPU runs at CPL 3 in flat protected mode
 // with ring-3 segments (DPL 3, selectors 0x23/0x2b as Linux's __USER32_CS/__USER_DS; FS = GS =
 // null), and 32-bit paging maps the two linear areas into a small RAM:
-//   CODE_BASE    -> phys 0x10000 (CODE_SIZE, 16 pages, user RW)
+//   CODE_BASE    -> phys 0x10000 (CODE_SIZE, 16 pages, user read-only)
 //   SCRATCH_BASE -> phys 0x20000 (one page, user RW); everything else is not present.
+// The code area holds what the host's does when a program starts (native.ts appendedJump): the
+// code, the runner's JMP to its epilogue, INT3 elsewhere, so a read of it agrees. It is
+// read-only here, where the host's is RWX: a write to it (never generated on purpose; it could
+// clobber the host's JMP, or the code) is a #PF here that compare.ts counts as an escape.
 // Exceptions are taken through the interception seam (Interceptor.exception) instead of an IDT:
 // the hook sees the vector, error code and return EIP before delivery, which is what the host's
 // signal frame tells us; answering HANDLED skips delivery, so no IDT, TSS or ring-0 stack is
@@ -18,7 +22,7 @@ import {
   ATTR_CODE, ATTR_DB, ATTR_G, ATTR_P, ATTR_S, Cpu, HANDLED, PASS_THROUGH, PhysicalMemory, UnsupportedFeature, buildHandlers,
   type ExceptionEvent, type Interceptor, type PortBus,
 } from '@ringshift/runtime';
-import { CODE_BASE, CODE_SIZE, DEFAULT_ESP, EFLAGS_FIXED, EFLAGS_SETTABLE, SCRATCH_BASE, SCRATCH_SIZE } from './native';
+import { CODE_BASE, CODE_SIZE, DEFAULT_ESP, EFLAGS_FIXED, EFLAGS_SETTABLE, SCRATCH_BASE, SCRATCH_SIZE, appendedJump } from './native';
 import type { NativeFault, NativeProgram, NativeRegs, NativeResult, NativeSignal } from './native';
 
 const HANDLERS = buildHandlers();
@@ -29,6 +33,7 @@ const PT_CODE = 0x2000;
 const PT_SCRATCH = 0x3000;
 const RAM = SCRATCH_PHYS + SCRATCH_SIZE;
 const PTE_URW = 7; // present, writable, user
+const PTE_UR = 5; // present, user, read-only: data writes to the code area fault
 /** Steps before the run counts as a runaway (the host's watchdog, SIGALRM). */
 const STEP_LIMIT = 100_000;
 
@@ -96,7 +101,7 @@ function newCpu(): Cpu {
   const m = cpu.mem;
   m.write32(PD + ((CODE_BASE >>> 22) << 2), PT_CODE | PTE_URW);
   m.write32(PD + ((SCRATCH_BASE >>> 22) << 2), PT_SCRATCH | PTE_URW);
-  for (let p = 0; p < CODE_SIZE >>> 12; p++) m.write32(PT_CODE + (((CODE_BASE >>> 12) & 0x3ff) + p) * 4, (CODE_PHYS + p * 4096) | PTE_URW);
+  for (let p = 0; p < CODE_SIZE >>> 12; p++) m.write32(PT_CODE + (((CODE_BASE >>> 12) & 0x3ff) + p) * 4, (CODE_PHYS + p * 4096) | PTE_UR);
   m.write32(PT_SCRATCH + ((SCRATCH_BASE >>> 12) & 0x3ff) * 4, SCRATCH_PHYS | PTE_URW);
   cpu.cr3 = PD;
   cpu.cr0 = 0x80010011 | 0; // PG, WP, ET, PE
@@ -120,6 +125,7 @@ export function runOurs(p: NativeProgram): OursResult {
   const cpu = newCpu();
   cpu.mem.u8.fill(0xcc, CODE_PHYS, CODE_PHYS + CODE_SIZE);
   cpu.mem.u8.set(p.code, CODE_PHYS);
+  cpu.mem.u8.set(appendedJump(p.code.length), CODE_PHYS + p.code.length);
   cpu.mem.u8.set(p.scratch, SCRATCH_PHYS);
   cpu.flushDecodeCache();
   const i = p.initial;
