@@ -53,7 +53,8 @@ export function readLinear32(cpu: Cpu, lin: number): number {
   }
 }
 
-function writeLinear32(cpu: Cpu, lin: number, v: number): void {
+/** Writes a descriptor-table dword with supervisor rights (SDM vol. 3A §4.6, implicit supervisor access). */
+export function writeLinear32(cpu: Cpu, lin: number, v: number): void {
   const saved = cpu.cpl;
   cpu.cpl = 0;
   try {

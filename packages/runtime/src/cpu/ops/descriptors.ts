@@ -13,7 +13,7 @@ import type { Cpu, Handler } from '../cpu';
 import { ATTR_CODE, ATTR_P, ATTR_S } from '../cpu';
 import * as F from '../eflags';
 import { Fault, Vector } from '../fault';
-import { decodeDescriptor, readDescriptor, readLinear32, type Descriptor } from '../segments';
+import { decodeDescriptor, readDescriptor, readLinear32, writeLinear32, type Descriptor } from '../segments';
 
 /** System-descriptor types (SDM vol. 3A §3.5, table 3-2). */
 export const SystemType = {
@@ -121,17 +121,6 @@ function verify(write: boolean): Handler {
     }
     cpu.setFlag(F.ZF, ok);
   };
-}
-
-/** Writes a descriptor table's dword with supervisor rights (§4.6, implicit supervisor access). */
-function writeLinear32(cpu: Cpu, lin: number, v: number): void {
-  const saved = cpu.cpl;
-  cpu.cpl = 0;
-  try {
-    cpu.mem.write32(cpu.phys(lin, true), v);
-  } finally {
-    cpu.cpl = saved;
-  }
 }
 
 /**
