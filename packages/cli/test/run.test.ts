@@ -72,6 +72,39 @@ const exitWith = (v: number): number[] => [0xb0, v, 0xe6, 0xf4, ...HLT];
 /** mov dx, 0x3f8; then mov al, b; out dx, al per byte. */
 const serial = (bytes: number[]): number[] => [0x66, 0xba, 0xf8, 0x03, ...bytes.flatMap((b) => [0xb0, b, 0xee])];
 
+/**
+ * Echoes every byte COM1 has received, plus one, then exits 0: poll LSR.DR (0x3FD bit 0),
+ * read RBR, increment, write THR (16550A datasheet, registers 0 and 5).
+ */
+const ECHO_PLUS_ONE = [
+  0x66, 0xba, 0xfd, 0x03, // mov dx, 0x3fd
+  0xec, // loop: in al, dx
+  0xa8, 0x01, // test al, 1
+  0x74, 0x0e, // jz done
+  0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+  0xec, // in al, dx
+  0xfe, 0xc0, // inc al
+  0xee, // out dx, al
+  0x66, 0xba, 0xfd, 0x03, // mov dx, 0x3fd
+  0xeb, 0xed, // jmp loop
+  ...exitWith(0), // done
+];
+
+describe('ringshift run --input and --memory', () => {
+  it('--input STR: the guest receives the bytes on COM1', async () => {
+    const r = await run('run', kernel('echo.bin', ECHO_PLUS_ONE), '--input', 'abc');
+    expect(Buffer.from(r.stdoutBytes).toString('latin1')).toBe('bcd');
+    expect(r.code).toBe(1);
+  });
+
+  it('--memory MiB sizes RAM, and bad values are bad input', async () => {
+    const r = await run('run', HELLO, '--memory', '16', '--json');
+    expect(r.code).toBe(1);
+    expectOneLineError(await run('run', HELLO, '--memory', '0'), /invalid --memory '0'/);
+    expectOneLineError(await run('run', HELLO, '--memory', '4096'), /invalid --memory '4096': at most 3072 MiB/);
+  });
+});
+
 describe('ringshift run examples/hello/hello.elf', () => {
   it('streams the serial output to stdout, reports on stderr, exits with the guest status', async () => {
     const r = await run('run', HELLO);

@@ -2,7 +2,7 @@
 // `qemu-system-i386 -kernel IMAGE -device isa-debug-exit,iobase=0xf4,iosize=0x04` does, so the
 // two can be compared byte for byte: the serial output goes where QEMU's `-serial` would put
 // it, and the process exit status is QEMU's for a guest that exits through isa-debug-exit.
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { Machine, MultibootError, loadMultiboot } from '@ringshift/runtime';
@@ -33,6 +33,8 @@ interface RunArgs {
   timeout?: string;
   traceLast?: string;
   realtime?: boolean;
+  input?: string;
+  memory?: string;
   json?: boolean;
   cmdline?: string;
 }
@@ -57,6 +59,8 @@ export const runCommand: Command<RunArgs> = {
       .option('trace-last', { type: 'string', describe: 'show the last N instructions executed in the report' })
       .option('json', { type: 'boolean', describe: 'print the run report as JSON on stdout; serial output then goes to stderr (or --serial FILE)' })
       .option('realtime', { type: 'boolean', default: false, describe: 'guest time follows the host clock instead of retired instructions (runs are then not reproducible)' })
+      .option('input', { type: 'string', describe: "bytes the guest receives on COM1 (UTF-8); '-' reads them all from stdin first" })
+      .option('memory', { type: 'string', describe: 'guest RAM in MiB (default 128), like QEMU -m' })
       .option('cmdline', { type: 'string', describe: 'kernel command line; the kernel sees "IMAGE STR", as under QEMU -append' })
       .example('$0 run examples/hello/hello.elf', '')
       .example('$0 run examples/hello/hello.elf --json --serial out.txt --timeout 10', '') as Argv<RunArgs>,
@@ -73,7 +77,15 @@ function run(args: RunArgs, io: Io): number {
 
   const image = readInputFile(args.image);
   const serial = toFile ? new Collector() : new Streamer(args.json ? bytesSink(io, 'stderr') : bytesSink(io, 'stdout'));
-  const machine = new Machine({ serialOut: (b) => serial.put(b), realtime: args.realtime === true });
+  const memoryMiB = args.memory === undefined ? 128 : positive(args.memory, '--memory', 'a positive number of MiB');
+  if (memoryMiB > 3072) throw new InputError(`invalid --memory '${args.memory}': at most 3072 MiB (the top of the 4 GiB space is for devices)`);
+  const input = args.input === undefined ? undefined : args.input === '-' ? new Uint8Array(readFileSync(0)) : new TextEncoder().encode(args.input);
+  const machine = new Machine({
+    serialOut: (b) => serial.put(b),
+    realtime: args.realtime === true,
+    memoryBytes: memoryMiB * 1024 * 1024,
+    ...(input === undefined ? {} : { serialIn: input }),
+  });
   let loaded: MultibootLoad;
   try {
     // QEMU hands the kernel "IMAGE ARGS" as its command line (GRUB likewise starts it with the
