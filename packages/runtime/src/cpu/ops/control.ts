@@ -8,6 +8,7 @@ import { Fault, Vector } from '../fault';
 import { UnsupportedFeature } from '../interrupts';
 import { SegReg } from '../registers';
 import { loadCodeSegment, loadDataSegment, loadSegmentReal, readDescriptor } from '../segments';
+import { callGate, nullInaccessibleSegments, restore, retOuter, snapshot } from './callgate';
 import { CONDITIONS } from './conditions';
 
 /** Target of a near branch, checked against the CS limit (#GP(0), SDM JMP "Protected Mode Exceptions"). */
@@ -80,8 +81,9 @@ function releaseStack(cpu: Cpu, n: number): void {
 
 /**
  * Far JMP/CALL to a code segment. Real mode: CS = selector. Protected mode: a direct transfer
- * to a conforming or non-conforming code segment at the same privilege (SDM vol. 3A §5.8.1);
- * call gates and task switches are not implemented yet and end the run with a report.
+ * to a conforming or non-conforming code segment at the same privilege (SDM vol. 3A §5.8.1), or
+ * through a call gate (§5.8.3-5.8.5, callgate.ts); task switches end the run with a report.
+ * A fault leaves CS, SS, ESP and CPL as they were.
  */
 function farJump(cpu: Cpu, selector: number, offset: number, size: number, isCall: boolean): void {
   if (!cpu.protectedMode || cpu.v86) {
@@ -93,10 +95,28 @@ function farJump(cpu: Cpu, selector: number, offset: number, size: number, isCal
     cpu.nextEip = size === 16 ? offset & 0xffff : offset;
     return;
   }
+  const saved = snapshot(cpu);
+  try {
+    farJumpProtected(cpu, selector, offset, size, isCall);
+  } catch (e) {
+    restore(cpu, saved);
+    throw e;
+  }
+}
+
+function farJumpProtected(cpu: Cpu, selector: number, offset: number, size: number, isCall: boolean): void {
   if ((selector & 0xfffc) === 0) throw new Fault(Vector.GP, 0);
   const d = readDescriptor(cpu, selector);
   const err = selector & 0xfffc;
-  if ((d.attr & 0x10) === 0) throw new UnsupportedFeature('far transfers through call gates, task gates or TSS descriptors');
+  if ((d.attr & 0x10) === 0) {
+    const type = d.attr & 0xf;
+    if (type === 0x4 || type === 0xc) {
+      callGate(cpu, selector, d, isCall);
+      return;
+    }
+    if (type === 0x1 || type === 0x5 || type === 0x9) throw new UnsupportedFeature('far transfers through task gates or TSS descriptors (task switching)');
+    throw new Fault(Vector.GP, err);
+  }
   if ((d.attr & ATTR_CODE) === 0) throw new Fault(Vector.GP, err);
   const rpl = selector & 3;
   if (d.attr & 4) {
@@ -117,12 +137,12 @@ function farJump(cpu: Cpu, selector: number, offset: number, size: number, isCal
 
 const retFar: Handler = (cpu, ins) => {
   const s = osize(ins);
-  const saved = cpu.regs[4]!;
+  const saved = snapshot(cpu);
+  const release = ins.opCount > 0 ? ins.imm & 0xffff : 0;
   try {
     const off = cpu.pop(s);
     const sel = cpu.pop(s) & 0xffff;
     if (cpu.protectedMode && !cpu.v86) {
-      if ((sel & 3) > cpu.cpl) throw new UnsupportedFeature('far RET to an outer privilege level');
       if ((sel & 0xfffc) === 0) throw new Fault(Vector.GP, 0);
       const d = readDescriptor(cpu, sel);
       const err = sel & 0xfffc;
@@ -130,6 +150,11 @@ const retFar: Handler = (cpu, ins) => {
       if ((d.attr & 4) ? d.dpl > (sel & 3) : d.dpl !== (sel & 3)) throw new Fault(Vector.GP, err);
       if ((d.attr & 0x80) === 0) throw new Fault(Vector.NP, err);
       const t = s === 16 ? off & 0xffff : off;
+      if ((sel & 3) > cpu.cpl) {
+        // SDM RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL" (vol. 3A §5.8.6).
+        retOuter(cpu, sel, d, t, s, release);
+        return;
+      }
       if ((t >>> 0) > (d.limit >>> 0)) throw new Fault(Vector.GP, 0);
       loadCodeSegment(cpu, sel, d, cpu.cpl);
       cpu.nextEip = t;
@@ -138,10 +163,10 @@ const retFar: Handler = (cpu, ins) => {
       cpu.nextEip = s === 16 ? off & 0xffff : off;
     }
   } catch (e) {
-    cpu.regs[4] = saved;
+    restore(cpu, saved);
     throw e;
   }
-  if (ins.opCount > 0) releaseStack(cpu, ins.imm & 0xffff);
+  if (release) releaseStack(cpu, release);
 };
 
 const iret: Handler = (cpu, ins) => {
@@ -185,14 +210,7 @@ const iret: Handler = (cpu, ins) => {
       loadDataSegment(cpu, SegReg.SS, ss);
       cpu.regs[4] = s === 16 ? (cpu.regs[4]! & ~0xffff) | (esp & 0xffff) : esp;
       // Data segments the new CPL may not use become null (SDM IRET, "RETURN-TO-OUTER-PRIVILEGE-LEVEL").
-      for (const seg of [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS]) {
-        const a = cpu.segAttr[seg]!;
-        const dataOrNonConforming = (a & ATTR_CODE) === 0 || (a & 4) === 0;
-        if (dataOrNonConforming && ((a >>> 5) & 3) < rpl) {
-          cpu.sel[seg] = 0;
-          cpu.segAttr[seg] = 0;
-        }
-      }
+      nullInaccessibleSegments(cpu, rpl);
     } else {
       if ((t >>> 0) > (d.limit >>> 0)) throw new Fault(Vector.GP, 0);
       cpu.eflags = (cpu.eflags & ~writable) | (flags & writable);
