@@ -21,9 +21,8 @@
 //     segment-override prefixes, LAR/LSL/VERR/VERW/ARPL: the selectors and descriptors are the
 //     Linux kernel's on the host and ours in the model, so the answers legitimately differ.
 //   - CPUID, RDTSC(P), RDPID, RDRAND/RDSEED, XGETBV, RDPKRU...: host-specific or nondeterministic.
-//   - forms our CPU has no handler for (POPCNT, LZCNT, TZCNT, MOVBE, BSWAP r16, CRC32, ADCX/ADOX,
-//     fences, prefetches, ...): they would only report "not implemented"; listed by
-//     unimplementedForms() so that the gap stays visible.
+//   - forms our CPU has no handler for (CRC32, fences, prefetches, ...): they would only report
+//     "not implemented"; listed by unimplementedForms() so that the gap stays visible.
 //   - 16-bit addressing (a16) and 64-bit-only forms: not what a 32-bit flat process runs.
 // Kept on purpose: LOCK on lockable memory forms, string instructions with REP/REPNE and
 // ECX <= 8 (set by a MOV just before), DIV/IDIV/AAM that may raise #DE, memory operands that

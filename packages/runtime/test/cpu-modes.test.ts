@@ -91,7 +91,7 @@ describe('protected mode faults', () => {
 });
 
 describe('CPUID', () => {
-  it('names the vendor and reports exactly the implemented features (no FPU, PSE TSC MSR PAE CX8 SEP PGE CMOV, NX)', () => {
+  it('names the vendor and reports exactly the implemented features (no FPU, PSE TSC MSR PAE CX8 SEP PGE CMOV, MOVBE POPCNT, NX)', () => {
     const { cpu } = flatCpu();
     const a = new Assembler(32, 0x100000);
     a.asm('xor', reg('eax'), reg('eax'));
@@ -99,6 +99,7 @@ describe('CPUID', () => {
     a.asm('mov', mem({ disp: 0x200000, size: 4 }), reg('ebx'));
     a.asm('mov', mem({ disp: 0x200004, size: 4 }), reg('edx'));
     a.asm('mov', mem({ disp: 0x200008, size: 4 }), reg('ecx'));
+    a.asm('mov', mem({ disp: 0x20000c, size: 4 }), reg('eax'));
     a.asm('mov', reg('eax'), imm(1));
     a.asm('cpuid');
     a.asm('hlt');
@@ -106,7 +107,34 @@ describe('CPUID', () => {
     cpu.eip = 0x100000;
     expect(cpu.run(100)).toBe('halted');
     expect(new TextDecoder().decode(cpu.mem.u8.subarray(0x200000, 0x20000c))).toBe('RingshiftCPU');
+    expect(cpu.mem.read32(0x20000c)).toBe(7); // highest basic leaf
     expect(cpu.regs[2]! & 1).toBe(0); // FPU absent
     expect(cpu.regs[2]! >>> 0).toBe((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15));
+    expect(cpu.regs[1]! >>> 0).toBe((1 << 22) | (1 << 23)); // ECX: MOVBE, POPCNT; no SSE*
+  });
+
+  /** Runs CPUID with EAX = leaf, ECX = subleaf; returns [EAX, EBX, ECX, EDX]. */
+  function cpuid(leaf: number, subleaf: number): number[] {
+    const { cpu } = flatCpu();
+    const a = new Assembler(32, 0x100000);
+    a.asm('mov', reg('eax'), imm(leaf));
+    a.asm('mov', reg('ecx'), imm(subleaf));
+    a.asm('cpuid');
+    a.asm('hlt');
+    cpu.mem.load(0x100000, a.assemble().bytes);
+    cpu.eip = 0x100000;
+    expect(cpu.run(100)).toBe('halted');
+    return [cpu.regs[0]!, cpu.regs[3]!, cpu.regs[1]!, cpu.regs[2]!].map((v) => v >>> 0);
+  }
+
+  it('leaf 7 subleaf 0 reports ADX only (no BMI1: its VEX forms are not implemented); leaves 2-6 and other subleaves are zero', () => {
+    expect(cpuid(7, 0)).toEqual([0, 1 << 19, 0, 0]);
+    expect(cpuid(7, 1)).toEqual([0, 0, 0, 0]);
+    for (const leaf of [2, 3, 4, 5, 6]) expect(cpuid(leaf, 0)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('leaf 8000_0001h reports ABM/LZCNT (ECX bit 5) and NX (EDX bit 20)', () => {
+    expect(cpuid(0x80000000, 0)[0]).toBe(0x80000001);
+    expect(cpuid(0x80000001, 0)).toEqual([0, 0, 1 << 5, 1 << 20]);
   });
 });

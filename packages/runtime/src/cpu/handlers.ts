@@ -10,6 +10,7 @@ import { CONTROL } from './ops/control';
 import { DATA } from './ops/data';
 import { DESCRIPTORS } from './ops/descriptors';
 import { FLAGS_OPS } from './ops/flags';
+import { GP_EXTRA } from './ops/gp-extra';
 import { MSR } from './ops/msr';
 import { MULDIV } from './ops/muldiv';
 import { SHIFT } from './ops/shift';
@@ -22,7 +23,7 @@ export interface Family {
   readonly byForm?: Readonly<Record<string, Handler>>;
 }
 
-export const FAMILIES: readonly Family[] = [DATA, ARITH, STACK, CONTROL, FLAGS_OPS, SYSTEM, SHIFT, MULDIV, BCD, BITS, STRING, DESCRIPTORS, MSR];
+export const FAMILIES: readonly Family[] = [DATA, ARITH, STACK, CONTROL, FLAGS_OPS, SYSTEM, SHIFT, MULDIV, BCD, BITS, STRING, DESCRIPTORS, MSR, GP_EXTRA];
 
 /** Forms a 32-bit processor can execute: legacy encodings in 16/32-bit mode. */
 const ia32 = (f: Form): boolean => (f.enc === 'legacy') && (!f.modes || f.modes.includes(32) || f.modes.includes(16));

@@ -115,18 +115,28 @@ const movToCr: Handler = (cpu, ins) => {
 /**
  * CPUID reports exactly what this CPU implements (the issue's rule): no FPU/MMX/SSE, no APIC, no
  * MTRR/PAT. Leaf 1 EDX: PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), SEP (11), PGE (13),
- * CMOV (15); leaf 8000_0001h EDX: NX (20). Family 6, model 3, stepping 3 or later is needed for
- * software to trust SEP (SDM SYSENTER, "IA-32 Architecture Compatibility").
+ * CMOV (15); leaf 1 ECX: MOVBE (22), POPCNT (23); leaf 7 subleaf 0 EBX: ADX (19); leaf
+ * 8000_0001h ECX: ABM/LZCNT (5), EDX: NX (20). Not BMI1 although TZCNT is implemented: BMI1 also
+ * promises VEX forms that are not (ops/gp-extra.ts). Family 6, model 3, stepping 3 or later is
+ * needed for software to trust SEP (SDM SYSENTER, "IA-32 Architecture Compatibility").
+ * The highest basic leaf is 7; leaves 2-6 and other leaf-7 subleaves report all zeros (no cache,
+ * MONITOR, power or thermal information), as do leaves above the maximum.
  */
 const CPUID_FEATURES_EDX = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
+const CPUID_FEATURES_ECX = (1 << 22) | (1 << 23);
+const CPUID_LEAF7_EBX = 1 << 19;
+const CPUID_EXT_FEATURES_ECX = 1 << 5;
 const VENDOR = [0x676e6952, 0x66696873, 0x55504374]; // "RingshiftCPU": EBX "Ring", EDX "shif", ECX "tCPU"
 
-export function cpuidLeaf(leaf: number): [number, number, number, number] {
+/** EAX, EBX, ECX, EDX of CPUID for `leaf` (EAX) and `subleaf` (ECX, used by leaf 7). */
+export function cpuidLeaf(leaf: number, subleaf = 0): [number, number, number, number] {
   switch (leaf) {
-    case 0: return [1, VENDOR[0]!, VENDOR[2]!, VENDOR[1]!];
-    case 1: return [0x00000633, 0, 0, CPUID_FEATURES_EDX];
+    case 0: return [7, VENDOR[0]!, VENDOR[2]!, VENDOR[1]!];
+    case 1: return [0x00000633, 0, CPUID_FEATURES_ECX, CPUID_FEATURES_EDX];
+    // Leaf 7 subleaf 0: EAX = the highest subleaf (0).
+    case 7: return subleaf === 0 ? [0, CPUID_LEAF7_EBX, 0, 0] : [0, 0, 0, 0];
     case 0x80000000: return [0x80000001 | 0, 0, 0, 0];
-    case 0x80000001: return [0, 0, 0, 1 << 20];
+    case 0x80000001: return [0, 0, CPUID_EXT_FEATURES_ECX, 1 << 20];
     default: return [0, 0, 0, 0];
   }
 }
@@ -168,7 +178,7 @@ const byMnemonic: Record<string, Handler> = {
   },
   cpuid: (cpu) => {
     const leaf = cpu.regs[0]! >>> 0;
-    const [a, b, c, d] = cpuidLeaf(leaf);
+    const [a, b, c, d] = cpuidLeaf(leaf, cpu.regs[1]! >>> 0);
     cpu.regs[0] = a; cpu.regs[3] = b; cpu.regs[1] = c; cpu.regs[2] = d;
   },
 };
