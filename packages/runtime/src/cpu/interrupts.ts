@@ -6,7 +6,7 @@ import { ATTR_CODE } from './cpu';
 import * as F from './eflags';
 import { Fault, Vector } from './fault';
 import { SegReg } from './registers';
-import { decodeDescriptor, loadCodeSegment, loadSegmentReal, readDescriptor, readLinear32, setCache } from './segments';
+import { decodeDescriptor, innerStack, loadCodeSegment, loadSegmentReal, readDescriptor, readLinear32, setCache } from './segments';
 
 const CONTRIBUTORY = new Set<number>([Vector.DE, Vector.TS, Vector.NP, Vector.SS, Vector.GP]);
 
@@ -96,18 +96,7 @@ function deliverProtected(cpu: Cpu, vector: number, errorCode: number, software:
   if (!conforming && d.dpl < cpu.cpl) {
     // Inner privilege: the new stack comes from the TSS (SDM vol. 3A §6.12.1, §7.2.1).
     const newCpl = d.dpl;
-    const tss32 = (cpu.trAttr & 0xf) === 0x9 || (cpu.trAttr & 0xf) === 0xb;
-    const at = tss32 ? 4 + newCpl * 8 : 2 + newCpl * 4;
-    if (at + (tss32 ? 5 : 3) > (cpu.trLimit >>> 0)) throw new Fault(Vector.TS, (cpu.trSel & 0xfffc) | ext);
-    const espWord = readLinear32(cpu, cpu.trBase + at);
-    const ssWord = readLinear32(cpu, cpu.trBase + at + (tss32 ? 4 : 2));
-    const newEsp = tss32 ? espWord : espWord & 0xffff;
-    const newSs = ssWord & 0xffff;
-    if ((newSs & 0xfffc) === 0) throw new Fault(Vector.TS, ext);
-    const sd = readDescriptor(cpu, newSs, Vector.TS, ext);
-    const writableData = (sd.attr & 0x1a) === 0x12;
-    if ((newSs & 3) !== newCpl || sd.dpl !== newCpl || !writableData) throw new Fault(Vector.TS, (newSs & 0xfffc) | ext);
-    if ((sd.attr & 0x80) === 0) throw new Fault(Vector.SS, (newSs & 0xfffc) | ext);
+    const { ss: newSs, esp: newEsp, descriptor: sd } = innerStack(cpu, newCpl, ext);
     const oldSs = cpu.sel[SegReg.SS]!, oldEsp = cpu.regs[4]!;
     loadCodeSegment(cpu, selector, d, newCpl);
     setCache(cpu, SegReg.SS, newSs, sd);

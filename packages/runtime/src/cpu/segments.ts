@@ -130,3 +130,29 @@ export function loadCodeSegment(cpu: Cpu, selector: number, d: Descriptor, cpl: 
   setCache(cpu, SegReg.CS, (selector & 0xfffc) | cpl, d);
   cpu.cpl = cpl;
 }
+
+/** True when TR holds a 32-bit TSS (available 9 or busy B), else it is a 16-bit one. */
+export function tss32(cpu: Cpu): boolean {
+  const t = cpu.trAttr & 0xf;
+  return t === 0x9 || t === 0xb;
+}
+
+/**
+ * The stack for an inner privilege level, from the TSS (SDM vol. 3A §7.2.1, figures 7-2/7-11),
+ * with the checks shared by interrupt delivery (§6.12.1) and call gates (§5.8.5): TSS too short
+ * → #TS(TR), null SS → #TS(ext), SS RPL/DPL ≠ CPL or not writable data → #TS(SS), not present → #SS(SS).
+ * `ext` is the EXT bit of the error codes (1 for events not caused by the program).
+ */
+export function innerStack(cpu: Cpu, newCpl: number, ext = 0): { ss: number; esp: number; descriptor: Descriptor } {
+  const is32 = tss32(cpu);
+  const at = is32 ? 4 + newCpl * 8 : 2 + newCpl * 4;
+  if (at + (is32 ? 5 : 3) > (cpu.trLimit >>> 0)) throw new Fault(Vector.TS, (cpu.trSel & 0xfffc) | ext);
+  const espWord = readLinear32(cpu, cpu.trBase + at);
+  const ss = readLinear32(cpu, cpu.trBase + at + (is32 ? 4 : 2)) & 0xffff;
+  const esp = is32 ? espWord : espWord & 0xffff;
+  if ((ss & 0xfffc) === 0) throw new Fault(Vector.TS, ext);
+  const d = readDescriptor(cpu, ss, Vector.TS, ext);
+  if ((ss & 3) !== newCpl || d.dpl !== newCpl || (d.attr & 0x1a) !== 0x12) throw new Fault(Vector.TS, (ss & 0xfffc) | ext);
+  if ((d.attr & ATTR_P) === 0) throw new Fault(Vector.SS, (ss & 0xfffc) | ext);
+  return { ss, esp, descriptor: d };
+}

@@ -4,7 +4,7 @@ import type { Cpu } from '../cpu';
 import { ATTR_CODE, ATTR_DB, ATTR_P } from '../cpu';
 import { Fault, Vector } from '../fault';
 import { SegReg } from '../registers';
-import { type Descriptor, loadCodeSegment, markAccessed, readDescriptor, readLinear32, setCache } from '../segments';
+import { type Descriptor, innerStack, loadCodeSegment, markAccessed, readDescriptor, setCache } from '../segments';
 
 /** Segment-register state a far transfer may change, to undo it when a check faults midway. */
 interface Snapshot {
@@ -83,18 +83,8 @@ export function callGate(cpu: Cpu, gateSel: number, gd: Descriptor, isCall: bool
 /** CALL to a more privileged non-conforming code segment: the TSS stack switch (SDM §5.8.5, figure 5-13). */
 function morePrivilege(cpu: Cpu, sel: number, d: Descriptor, offset: number, size: number, count: number): void {
   const newCpl = d.dpl;
-  const tss32 = (cpu.trAttr & 0xf) === 0x9 || (cpu.trAttr & 0xf) === 0xb;
-  const at = tss32 ? 4 + newCpl * 8 : 2 + newCpl * 4;
-  if (at + (tss32 ? 5 : 3) > (cpu.trLimit >>> 0)) throw new Fault(Vector.TS, cpu.trSel & 0xfffc);
-  const espWord = readLinear32(cpu, cpu.trBase + at);
-  const ssWord = readLinear32(cpu, cpu.trBase + at + (tss32 ? 4 : 2));
-  const newEsp = tss32 ? espWord : espWord & 0xffff;
-  const newSs = ssWord & 0xffff;
+  const { ss: newSs, esp: newEsp, descriptor: sd } = innerStack(cpu, newCpl);
   const ssErr = newSs & 0xfffc;
-  if (ssErr === 0) throw new Fault(Vector.TS, 0);
-  const sd = readDescriptor(cpu, newSs, Vector.TS);
-  if ((newSs & 3) !== newCpl || sd.dpl !== newCpl || (sd.attr & 0x1a) !== 0x12) throw new Fault(Vector.TS, ssErr);
-  if ((sd.attr & ATTR_P) === 0) throw new Fault(Vector.SS, ssErr);
   const bytes = (size >>> 3) * (4 + count);
   if (!stackFits(sd, newEsp, bytes)) throw new Fault(Vector.SS, ssErr);
   if ((offset >>> 0) > (d.limit >>> 0)) throw new Fault(Vector.GP, 0);

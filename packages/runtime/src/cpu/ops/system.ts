@@ -7,6 +7,7 @@ import * as F from '../eflags';
 import { Fault, Vector } from '../fault';
 import { UnsupportedFeature } from '../interrupts';
 import { tlbControlWrite, tlbInvalidatePage } from '../tlb';
+import { tss32 } from '../segments';
 
 function cpl0(cpu: Cpu): void {
   if (cpu.protectedMode && (cpu.cpl !== 0 || cpu.v86)) throw new Fault(Vector.GP, 0);
@@ -20,9 +21,8 @@ export function checkIo(cpu: Cpu, port: number, bytes: number): void {
   if (!cpu.protectedMode) return;
   const iopl = (cpu.eflags & F.IOPL) >>> 12;
   if (!cpu.v86 && cpu.cpl <= iopl) return;
-  const tss32 = (cpu.trAttr & 0xf) === 0x9 || (cpu.trAttr & 0xf) === 0xb;
   const limit = cpu.trLimit >>> 0;
-  if (!tss32 || limit < 103) throw new Fault(Vector.GP, 0);
+  if (!tss32(cpu) || limit < 103) throw new Fault(Vector.GP, 0);
   const mapBase = cpu.mem.read16(cpu.phys((cpu.trBase + 0x66) | 0, false));
   const at = mapBase + (port >>> 3);
   if (at + 1 > limit) throw new Fault(Vector.GP, 0);
