@@ -40,3 +40,13 @@ void serial_puthex(u32 value) {
     serial_puts("0x");
     for (int shift = 28; shift >= 0; shift -= 4) serial_putc(digits[(value >> shift) & 0xF]);
 }
+
+int check_failures;
+
+void check(int ok, const char *what) {
+    if (ok) return;
+    check_failures++;
+    serial_puts("FAIL: ");
+    serial_puts(what);
+    serial_puts("\n");
+}

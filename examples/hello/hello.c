@@ -4,6 +4,7 @@
  * them makes the output or the exit code differ from a native run. */
 #include "io.h"
 #include "multiboot.h"
+#include "check.h"
 #include "serial.h"
 
 extern const struct descriptor_table gdt_descriptor;
@@ -13,15 +14,7 @@ extern const struct descriptor_table gdt_descriptor;
 #define CR0_PE 0x00000001u
 #define EFLAGS_IF 0x00000200u
 
-static int failures;
 
-static void check(int ok, const char *what) {
-    if (ok) return;
-    failures++;
-    serial_puts("FAIL: ");
-    serial_puts(what);
-    serial_puts("\n");
-}
 
 void kmain(u32 magic, u32 info) {
     (void)info;
@@ -52,9 +45,9 @@ void kmain(u32 magic, u32 info) {
     check((flags & EFLAGS_IF) != 0, "popf restored IF");
     cli();
 
-    if (failures != 0) {
+    if (check_failures != 0) {
         serial_puts("failures: ");
-        serial_puthex((u32)failures);
+        serial_puthex((u32)check_failures);
         serial_puts("\n");
         qemu_exit(1);
     }

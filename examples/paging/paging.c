@@ -10,6 +10,7 @@
 #include "io.h"
 #include "multiboot.h"
 #include "paging.h"
+#include "check.h"
 #include "serial.h"
 #include "x86.h"
 
@@ -33,17 +34,9 @@ static u32 pt_hi[1024] __attribute__((aligned(4096)));
 static u32 pt_hi_b[1024] __attribute__((aligned(4096)));
 static u32 pt_ro[1024] __attribute__((aligned(4096)));
 
-static int failures;
 static u32 faults;
 static u32 next_frame = 16; /* frames handed out by demand paging */
 
-static void check(int ok, const char *what) {
-    if (ok) return;
-    failures++;
-    serial_puts("FAIL: ");
-    serial_puts(what);
-    serial_puts("\n");
-}
 
 static inline u32 peek(u32 va) { return *(volatile u32 *)va; }
 static inline void poke(u32 va, u32 v) { *(volatile u32 *)va = v; }
@@ -289,8 +282,8 @@ void kmain(u32 magic, u32 info) {
     write_cr0(read_cr0() & ~CR0_PG);
     print_hex("paging off, frame 0 read", peek(FRAME(0)));
 
-    if (failures != 0) {
-        print_hex("failures", (u32)failures);
+    if (check_failures != 0) {
+        print_hex("failures", (u32)check_failures);
         qemu_exit(1);
     }
     serial_puts("paging: ok\n");

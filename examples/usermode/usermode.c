@@ -8,6 +8,7 @@
 #include "io.h"
 #include "multiboot.h"
 #include "paging.h"
+#include "check.h"
 #include "serial.h"
 #include "x86.h"
 
@@ -26,20 +27,12 @@ static volatile u32 readonly_page[1024] __attribute__((aligned(4096))) = {0x2EAD
 static u8 sysenter_stack[4096] __attribute__((aligned(16)));
 static u8 user_stack[8192] __attribute__((aligned(16)));
 
-static int failures;
 static u32 traps;
 /* Where a probe resumes after its instruction faults in ring 3 (set by PROBE). */
 volatile u32 fault_resume;
 
 extern void sysenter_entry(void);
 
-static void check(int ok, const char *what) {
-    if (ok) return;
-    failures++;
-    serial_puts("FAIL: ");
-    serial_puts(what);
-    serial_puts("\n");
-}
 
 /* ---- kernel side ---- */
 
@@ -100,7 +93,7 @@ static void syscall_int80(struct trap_frame *f) {
         serial_puts(", traps=");
         serial_putdec(traps);
         serial_puts("\n");
-        if (failures != 0 || f->ebx != 0) qemu_exit(1);
+        if (check_failures != 0 || f->ebx != 0) qemu_exit(1);
         serial_puts("usermode: ok\n");
         qemu_exit(0);
     default:
@@ -144,7 +137,7 @@ static inline u32 sysenter_call(u32 nr, u32 arg) {
 
 static void user_check(int ok, const char *what) {
     if (ok) return;
-    failures++; /* only the kernel reads it, after the user is done */
+    check_failures++; /* only the kernel reads it, after the user is done */
     serial_puts("FAIL (user): ");
     serial_puts(what);
     serial_puts("\n");
