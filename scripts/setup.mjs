@@ -77,11 +77,18 @@ function ensureExamples() {
   run('make', ['-s', '-C', join(root, 'examples')]);
 }
 
+/** A real i386 Linux executable (Debian's busybox-static) for the rewriter's native-run oracle. */
+function ensureI386Fixtures() {
+  // fetch-i386.mjs returns at once when the file is already there.
+  run(process.execPath, [join(root, 'scripts', 'fetch-i386.mjs')]);
+}
+
 try {
   ensurePnpm();
   ensureApt();
   ensureDeps();
   ensureExamples();
+  ensureI386Fixtures();
 } catch (e) {
   log(`failed: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(2);

