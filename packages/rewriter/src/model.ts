@@ -59,6 +59,12 @@ export interface Discovery {
   readonly jumpTargets: ReadonlySet<number>;
   /** Indirect JMP/CALL sites whose targets are unknown (their presence is why boundaries matter). */
   readonly indirectTransfers: readonly number[];
+  /**
+   * Places where two pieces of evidence disagree about an instruction boundary (a branch into the
+   * middle of an accepted instruction, code running into an object symbol, ...). Discovery keeps
+   * the first interpretation and records the other here.
+   */
+  readonly conflicts?: readonly { readonly addr: number; readonly reason: string }[];
 }
 
 /** Why an instruction is a site: the selector word that matched it. */

@@ -1,0 +1,79 @@
+// Where the stub segment goes (docs/patch-map.md §Stub segment placement, docs/patch-abi.md).
+//
+// Multiboot kernels: in the monitor's reserved hole at the top of the virtual address space,
+// like Xen's hypervisor hole, so that the guest's own mappings below it are untouched; the
+// physical pages come right after the image, where the monitor reserves them. Other ELF32
+// executables: just above the highest segment with a gap, where the Linux loader maps it like
+// any other PT_LOAD and where the heap (brk) then starts above it.
+import type { ElfImage } from './elf/read';
+import { RewriteInputError } from './errors';
+
+export const PAGE = 0x1000;
+/** The monitor's reserved hole (docs/patch-abi.md §Address space): [HOLE_START, HOLE_END). */
+export const HOLE_START = 0xffc00000;
+export const HOLE_END = 0xfffff000;
+/** Gap between a user executable's highest segment and its stub segment. */
+export const USER_GAP = 0x10000;
+/** Punned (B2/T1) trampolines must land within this many bytes of the stub code start. */
+export const PUN_WINDOW = 0x100000;
+
+export const MULTIBOOT_MAGIC = 0x1badb002;
+/** Multiboot 1 §3.1.1: the header lies within the first 8192 bytes, 32-bit aligned. */
+export const MULTIBOOT_SEARCH = 8192;
+/** Flag bit 16: the a.out kludge (load addresses in the header, not from the ELF program headers). */
+export const MULTIBOOT_AOUT_KLUDGE = 1 << 16;
+
+export interface MultibootHeader {
+  /** File offset of the magic. */
+  readonly offset: number;
+  readonly flags: number;
+}
+
+/** The multiboot (v1) header of a file, if it has a valid one (magic + flags + checksum = 0 mod 2^32). */
+export function findMultibootHeader(file: Uint8Array): MultibootHeader | undefined {
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const end = Math.min(file.length, MULTIBOOT_SEARCH) - 12;
+  for (let off = 0; off <= end; off += 4) {
+    if (dv.getUint32(off, true) !== MULTIBOOT_MAGIC) continue;
+    const flags = dv.getUint32(off + 4, true);
+    const sum = (MULTIBOOT_MAGIC + flags + dv.getUint32(off + 8, true)) >>> 0;
+    if (sum === 0) return { offset: off, flags };
+  }
+  return undefined;
+}
+
+export interface StubLayout {
+  readonly kernel: boolean;
+  /** First address of the stub segment (the shared page when there is one). */
+  readonly stubVaddr: number;
+  readonly stubPaddr: number;
+  /** Highest address (exclusive) the stub segment may reach. */
+  readonly limit: number;
+}
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** Chooses the stub segment's addresses for an image. */
+export function planLayout(elf: ElfImage, file: Uint8Array): StubLayout {
+  const loads = elf.segments.filter((s) => s.type === 'load' && s.memsz > 0);
+  if (loads.length === 0) throw new RewriteInputError('the image has no PT_LOAD segment to patch');
+  const mb = findMultibootHeader(file);
+  if (mb && mb.flags & MULTIBOOT_AOUT_KLUDGE) {
+    throw new RewriteInputError(
+      'multiboot header with the a.out kludge (flag bit 16): the loader would take load addresses from the header and ignore the stub segment',
+    );
+  }
+  if (mb) {
+    for (const s of loads) {
+      if (s.vaddr + s.memsz > HOLE_START) {
+        throw new RewriteInputError(`segment ${s.index} [0x${s.vaddr.toString(16)}, ...) reaches into the reserved hole at 0x${HOLE_START.toString(16)}`);
+      }
+    }
+    const physEnd = Math.max(...loads.map((s) => s.paddr + s.memsz));
+    return { kernel: true, stubVaddr: HOLE_START, stubPaddr: alignUp(physEnd, PAGE), limit: HOLE_END };
+  }
+  const end = Math.max(...loads.map((s) => s.vaddr + s.memsz));
+  const v = alignUp(end, PAGE) + USER_GAP;
+  if (v + PUN_WINDOW >= 0xc0000000) throw new RewriteInputError('no room for the stub segment below 0xc0000000');
+  return { kernel: false, stubVaddr: v, stubPaddr: v, limit: 0xc0000000 };
+}

@@ -1,0 +1,292 @@
+// `ringshift rewrite`'s core: ELF bytes in, patched ELF bytes + patch map + report out.
+//
+//   readElf -> discover -> findSites -> planLayout -> makePlan (a tactic per site)
+//   -> patched copies of the original PT_LOAD segments + one stub segment -> writeElf32
+//
+// The stub segment is one PT_LOAD: the shared page first (when any stub is inline or escapes),
+// then the trampolines; punned (B2/T1) trampolines sit at the addresses their jumps fix, inside
+// the same segment, with INT3 filler between. It is RWX when it holds the shared page (one
+// segment keeps the map's [stubVaddr, stubVaddr + stubSize) one loadable range), RX otherwise.
+// Output is a pure function of the input bytes and options: sites are planned in address order,
+// allocation is first-fit from fixed starting points, and nothing depends on iteration order of
+// hash containers or on time.
+import { SHF_ALLOC, PF_R, PF_W, PF_X, SECTION_TYPES, SEGMENT_TYPES } from './elf/constants';
+import { readElf } from './elf/read';
+import type { ElfImage, ElfSegment } from './elf/read';
+import { writeElf32 } from './elf/write';
+import type { ElfWriteSection, ElfWriteSegment, ElfWriteSymbol } from './elf/write';
+import { checkRewritable, discover } from './discover';
+import { RewriteInputError } from './errors';
+import { PAGE, findMultibootHeader, planLayout } from './layout';
+import type { Discovery, Miss, PatchMap, Site, StubKind, Tactic } from './model';
+import { PATCHMAP_FLAG_INLINE_FLAT_DS, PATCHMAP_FLAG_KERNEL } from './model';
+import { PATCHMAP_VERSION, encodePatchMap } from './patchmap';
+import { makePlan } from './plan';
+import { sha256Hex } from './sha256';
+import { findSites } from './sites';
+import { sharedPageImage } from './stubs/shared';
+import { INT3, PlanContext, StubSpace } from './tactics/context';
+import { PATCHMAP_SECTION_NAME } from './verify';
+
+/** docs/patch-map.md: the section verify.ts and the runtime read. */
+const PATCHMAP_SECTION = PATCHMAP_SECTION_NAME;
+export const STUBS_SECTION = '.ringshift.stubs';
+
+export interface RewriteOptions {
+  /** Site selection (sites.ts): 'sensitive' (default), 'jumps', or any selector list. */
+  readonly select?: string;
+  /** Inline stubs for CLI/STI/PUSHFD/POPFD (default true); false makes them escape. */
+  readonly inline?: boolean;
+  /** Only these tactics (trap is always the fallback); for measurements and tests. */
+  readonly tactics?: readonly Tactic[];
+  /** Use this discovery instead of discover(elf) (tests). */
+  readonly discovery?: Discovery;
+  /** Use these sites instead of findSites(elf, discovery, select) (tests). */
+  readonly sites?: readonly Site[];
+}
+
+export interface RewriteReport {
+  readonly select: string;
+  readonly kernel: boolean;
+  /** Sites selected. */
+  readonly sites: number;
+  /** Sites patched with a jump (everything but trap and skipped). */
+  readonly patched: number;
+  readonly tactics: Record<Tactic, number>;
+  readonly stubs: Record<StubKind, number>;
+  /** Sites not patched with a jump: trap fallbacks and skipped sites, each with the reason per tactic. */
+  readonly misses: readonly Miss[];
+  readonly discovery: {
+    readonly instructions: number;
+    readonly codeBytes: number;
+    readonly dataBytes: number;
+    readonly unknownBytes: number;
+    readonly jumpTargets: number;
+    readonly indirectTransfers: number;
+  };
+  readonly stubSegment: { readonly vaddr: number; readonly paddr: number; readonly size: number; readonly sharedPage: number };
+  /** Things of the input the output does not keep (program headers the writer does not write, ...). */
+  readonly warnings: readonly string[];
+}
+
+export interface RewriteResult {
+  readonly image: Uint8Array;
+  readonly map: PatchMap;
+  readonly report: RewriteReport;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+const SHF_TLS = 0x400;
+
+/** Rewrites an ELF32 i386 executable. Throws RewriteInputError / ElfError for input it cannot take. */
+export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): RewriteResult {
+  const select = options.select ?? 'sensitive';
+  const elf = readElf(bytes);
+  checkRewritable(elf);
+  if (elf.type !== 'exec') throw new RewriteInputError(`ELF type '${elf.type}': rewrite writes ET_EXEC images only (a PIE would need its stub segment relocated)`);
+  const discovery = options.discovery ?? discover(elf);
+  const sites = options.sites ?? findSites(elf, discovery, select);
+  const layout = planLayout(elf, bytes);
+  const warnings: string[] = [];
+
+  const needShared = sites.some((s) => s.reason !== 'jumps');
+  const sharedPage = needShared ? layout.stubVaddr : 0;
+  const codeStart = layout.stubVaddr + (needShared ? PAGE : 0);
+  const space = new StubSpace(codeStart, layout.limit);
+  const ctx = new PlanContext(elf, discovery, sites, space, needShared && options.inline !== false ? sharedPage : undefined, layout.kernel);
+  const plan = makePlan(ctx, sites, options.tactics ? new Set(options.tactics) : undefined);
+
+  // The stub segment.
+  const hasCode = plan.patches.length > 0;
+  const segEnd = hasCode ? space.end : layout.stubVaddr;
+  const stubSize = hasCode ? segEnd - layout.stubVaddr : 0;
+  const stubBytes = new Uint8Array(stubSize).fill(INT3);
+  if (hasCode && needShared) {
+    stubBytes.fill(0, 0, PAGE);
+    stubBytes.set(sharedPageImage(), 0);
+  }
+  for (const p of plan.patches) stubBytes.set(p.trampoline!.bytes, p.trampoline!.addr - layout.stubVaddr);
+
+  // Patched copies of the original loadable segments.
+  const segments: ElfWriteSegment[] = [];
+  const carried: ElfSegment[] = [];
+  for (const s of elf.segments) {
+    if (s.type === 'load') {
+      if (s.memsz === 0) {
+        warnings.push(`empty PT_LOAD segment ${s.index} at ${hex(s.vaddr)} dropped`);
+        continue;
+      }
+      const b = Uint8Array.from(s.bytes);
+      for (const w of plan.writes) {
+        if (w.addr >= s.vaddr && w.addr + w.bytes.length <= s.vaddr + b.length) b.set(w.bytes, w.addr - s.vaddr);
+      }
+      segments.push({ vaddr: s.vaddr, paddr: s.paddr, flags: s.flags & (PF_R | PF_W | PF_X), bytes: b, memsz: s.memsz, align: s.align });
+    } else if (s.type !== 'gnu_stack') {
+      carried.push(s);
+    }
+  }
+  if (hasCode) {
+    segments.push({
+      vaddr: layout.stubVaddr, paddr: layout.stubPaddr, flags: PF_R | PF_X | (needShared ? PF_W : 0), bytes: stubBytes, align: PAGE,
+    });
+  }
+
+  const stubCount: Record<StubKind, number> = { inline: 0, escape: 0, empty: 0, trap: 0 };
+  const tacticCount: Record<Tactic, number> = { B1: 0, B2: 0, T1: 0, T2: 0, T3: 0, trap: 0 };
+  for (const r of plan.records) {
+    stubCount[r.stub]++;
+    tacticCount[r.tactic]++;
+  }
+  const map: PatchMap = {
+    version: PATCHMAP_VERSION,
+    originalSha256: sha256Hex(bytes),
+    select,
+    stubVaddr: hasCode ? layout.stubVaddr : 0,
+    stubPaddr: hasCode ? layout.stubPaddr : 0,
+    stubSize,
+    sharedPage: hasCode ? sharedPage : 0,
+    flags: (layout.kernel ? PATCHMAP_FLAG_KERNEL : 0) | (stubCount.inline > 0 ? PATCHMAP_FLAG_INLINE_FLAT_DS : 0),
+    sites: plan.records,
+  };
+  const mapBytes = encodePatchMap(map);
+
+  const { sections, symbols } = carrySections(elf, segments, warnings);
+  if (hasCode && segEnd > codeStart) sections.push({ name: STUBS_SECTION, addr: codeStart, size: segEnd - codeStart, flags: 'ax', align: 1 });
+  sections.push({ name: PATCHMAP_SECTION, addr: 0, bytes: mapBytes, align: 4 });
+  const gnuStack = elf.segments.find((s) => s.type === 'gnu_stack');
+  const written = writeElf32({
+    type: 'exec', machine: 'i386', entry: elf.entry, segments, sections, symbols,
+    ...(gnuStack ? { stack: gnuStack.flags & PF_X ? ('rwx' as const) : ('rw' as const) } : {}),
+  });
+  const image = appendProgramHeaders(written, carried, warnings);
+
+  const before = findMultibootHeader(bytes);
+  if (before) {
+    const after = findMultibootHeader(image);
+    if (!after || after.flags !== before.flags) {
+      throw new Error(`internal error: the rewritten image lost its multiboot header (was at file offset ${hex(before.offset)})`);
+    }
+  }
+
+  let codeBytes = 0, dataBytes = 0, unknownBytes = 0;
+  for (const r of discovery.ranges) {
+    const n = r.end - r.start;
+    if (r.kind === 'code') codeBytes += n;
+    else if (r.kind === 'data') dataBytes += n;
+    else unknownBytes += n;
+  }
+  const report: RewriteReport = {
+    select, kernel: layout.kernel, sites: sites.length,
+    patched: plan.records.filter((r) => r.tactic !== 'trap').length,
+    tactics: tacticCount, stubs: stubCount, misses: plan.misses,
+    discovery: {
+      instructions: discovery.instructions.length, codeBytes, dataBytes, unknownBytes,
+      jumpTargets: discovery.jumpTargets.size, indirectTransfers: discovery.indirectTransfers.length,
+    },
+    stubSegment: { vaddr: map.stubVaddr, paddr: map.stubPaddr, size: stubSize, sharedPage: map.sharedPage },
+    warnings,
+  };
+  return { image, map, report };
+}
+
+const SEGMENT_TYPE_NUMBERS = new Map(Object.entries(SEGMENT_TYPES).map(([n, name]) => [name, Number(n)]));
+const PHENTSIZE = 32;
+
+/**
+ * Adds the program headers writeElf32 does not write (PT_NOTE, PT_TLS, PT_GNU_RELRO, ...) after
+ * its table: static glibc finds its TLS block through PT_TLS, so an executable without it breaks.
+ * The writer puts the first segment's bytes at a page-congruent offset, which leaves room after
+ * the header table; each carried header gets the file offset its first byte now has (the
+ * PT_LOAD that holds it moved as a whole). Headers that do not fit, or lie in no PT_LOAD, are
+ * dropped with a warning. Bytes in, bytes out.
+ */
+function appendProgramHeaders(image: Uint8Array, extra: readonly ElfSegment[], warnings: string[]): Uint8Array {
+  if (extra.length === 0) return image;
+  const out = Uint8Array.from(image);
+  const dv = new DataView(out.buffer);
+  const phoff = dv.getUint32(28, true);
+  let phnum = dv.getUint16(44, true);
+  const loads: { vaddr: number; offset: number; filesz: number; memsz: number }[] = [];
+  let firstData = out.length;
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * PHENTSIZE;
+    if (dv.getUint32(at, true) !== 1) continue;
+    const l = { offset: dv.getUint32(at + 4, true), vaddr: dv.getUint32(at + 8, true), filesz: dv.getUint32(at + 16, true), memsz: dv.getUint32(at + 20, true) };
+    loads.push(l);
+    if (l.filesz > 0) firstData = Math.min(firstData, l.offset);
+  }
+  const shoff = dv.getUint32(32, true);
+  if (shoff > 0) firstData = Math.min(firstData, shoff);
+  for (const s of extra) {
+    const type = SEGMENT_TYPE_NUMBERS.get(s.type) ?? (s.type.startsWith('0x') ? parseInt(s.type, 16) : undefined);
+    const home = loads.find((l) => s.vaddr >= l.vaddr && s.vaddr + s.memsz <= l.vaddr + l.memsz);
+    const at = phoff + phnum * PHENTSIZE;
+    if (type === undefined || !home || at + PHENTSIZE > firstData) {
+      warnings.push(`program header ${s.index} (${s.type}) at ${hex(s.vaddr)} not written (${!home ? 'in no PT_LOAD' : 'no room after the header table'})`);
+      continue;
+    }
+    dv.setUint32(at, type, true);
+    dv.setUint32(at + 4, home.offset + (s.vaddr - home.vaddr), true);
+    dv.setUint32(at + 8, s.vaddr, true);
+    dv.setUint32(at + 12, s.paddr, true);
+    dv.setUint32(at + 16, s.filesz, true);
+    dv.setUint32(at + 20, s.memsz, true);
+    dv.setUint32(at + 24, s.flags, true);
+    dv.setUint32(at + 28, s.align, true);
+    phnum++;
+  }
+  dv.setUint16(44, phnum, true);
+  return out;
+}
+
+const SECTION_TYPE_NUMBERS = new Map(Object.entries(SECTION_TYPES).map(([n, name]) => [name, Number(n)]));
+const WRITER_MAKES = new Set(['.symtab', '.strtab', '.shstrtab', PATCHMAP_SECTION, STUBS_SECTION]);
+
+/** The original sections and symbols, in the writer's terms; what cannot be carried is a warning. */
+function carrySections(elf: ElfImage, segments: readonly ElfWriteSegment[], warnings: string[]): { sections: ElfWriteSection[]; symbols: ElfWriteSymbol[] } {
+  const sections: ElfWriteSection[] = [];
+  const kept = new Map<string, { addr: number; size: number; alloc: boolean }>();
+  for (const s of elf.sections) {
+    if (s.index === 0 || s.type === 'null' || WRITER_MAKES.has(s.name) || s.type === 'symtab') continue;
+    if (s.name === '' || kept.has(s.name)) {
+      warnings.push(`section ${s.index} '${s.name}' not carried over (unnamed or duplicate name)`);
+      continue;
+    }
+    const type = SECTION_TYPE_NUMBERS.get(s.type) ?? (s.type.startsWith('0x') ? parseInt(s.type, 16) : undefined);
+    if (type === undefined) {
+      warnings.push(`section '${s.name}' of type ${s.type} not carried over`);
+      continue;
+    }
+    const alloc = (s.flags & SHF_ALLOC) !== 0;
+    if (alloc) {
+      const seg = segments.find((g) => s.addr >= g.vaddr && s.addr < g.vaddr + (g.memsz ?? g.bytes.length));
+      const fileEnd = seg ? seg.vaddr + (s.type === 'nobits' ? (seg.memsz ?? seg.bytes.length) : seg.bytes.length) : 0;
+      if (!seg || s.addr + s.size > fileEnd || (s.flags & SHF_TLS && s.type === 'nobits')) {
+        warnings.push(`allocated section '${s.name}' at ${hex(s.addr)} not carried over (not inside one written segment's bytes, or TLS .tbss)`);
+        continue;
+      }
+      sections.push({ name: s.name, type, flags: s.flags, addr: s.addr, size: s.size, align: s.addralign });
+    } else {
+      sections.push({ name: s.name, type, flags: s.flags, addr: 0, bytes: s.bytes, align: s.addralign });
+    }
+    kept.set(s.name, { addr: s.addr, size: s.size, alloc });
+  }
+  const symbols: ElfWriteSymbol[] = [];
+  const globals = new Set<string>();
+  for (const y of elf.symbols) {
+    if (y.name === '' || (y.type !== 'func' && y.type !== 'object' && y.type !== 'notype')) continue;
+    if (y.binding !== 'local' && y.binding !== 'global' && y.binding !== 'weak') continue;
+    if (y.binding !== 'local') {
+      if (globals.has(y.name)) continue;
+      globals.add(y.name);
+    }
+    const sec = y.section ? kept.get(y.section) : undefined;
+    const inside = sec && (!sec.alloc || (y.value >= sec.addr && y.value <= sec.addr + sec.size));
+    symbols.push({
+      name: y.name, value: y.value, size: y.size, type: y.type, binding: y.binding,
+      ...(inside ? { section: y.section! } : {}),
+    });
+  }
+  return { sections, symbols };
+}
+
