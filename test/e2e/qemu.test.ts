@@ -26,12 +26,12 @@ const MASKED_NUMBER_GUESTS: readonly string[] = ['nanobench'];
 const maskNumbers = (serial: Buffer): Buffer =>
   Buffer.from(serial.toString('latin1').replace(/\b(cycles|per-op)=[0-9]+/g, '$1=#'), 'latin1');
 
-/** Every built example kernel: examples/<guest>/*.elf (common/ holds no guest). */
+/** Every built example kernel: examples/<guest>/<guest>.elf (common/ holds no guest; *.rewritten.elf need the rewrite backend). */
 function exampleKernels(): string[] {
   if (!existsSync(EXAMPLES)) return [];
   return readdirSync(EXAMPLES, { withFileTypes: true })
     .filter((d) => d.isDirectory() && d.name !== 'common')
-    .flatMap((d) => readdirSync(join(EXAMPLES, d.name)).filter((f) => f.endsWith('.elf')).map((f) => join(EXAMPLES, d.name, f)))
+    .flatMap((d) => readdirSync(join(EXAMPLES, d.name)).filter((f) => f.endsWith('.elf') && !f.endsWith('.rewritten.elf')).map((f) => join(EXAMPLES, d.name, f)))
     .sort();
 }
 

@@ -6,7 +6,10 @@ import yargs from 'yargs';
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { ElfError } from '@ringshift/rewriter';
 import { disasmCommand } from './commands/disasm';
+import { rewriteCommand } from './commands/rewrite';
 import { runCommand } from './commands/run';
+import { scanCommand } from './commands/scan';
+import { verifyCommand } from './commands/verify';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, InputError, processIo } from './output';
 import type { Io } from './output';
 
@@ -79,7 +82,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       throw new UsageError(text);
     });
   register(parser, disasmCommand, io, chosen);
+  register(parser, scanCommand, io, chosen);
+  register(parser, rewriteCommand, io, chosen);
   register(parser, runCommand, io, chosen);
+  register(parser, verifyCommand, io, chosen);
 
   try {
     const helpText = await new Promise<string>((resolve, reject) => {
