@@ -2,7 +2,9 @@
 // paging.ts), the decoded-instruction cache, the execution loop and exception delivery.
 // Instruction semantics live in ops/ (one file per family), registered by form name in
 // handlers.ts; this file knows no instruction.
-import { Decoder, FORMS, Instruction, OpKind, Reg, classOf } from '@ringshift/decoder';
+import { Decoder, Instruction, OpKind, Reg, classOf } from '@ringshift/decoder';
+import { Block, Decoded, MAX_BLOCK, type BlockFn } from './blocks';
+import { JIT_THRESHOLD, compileBlock } from './jit';
 import { EventKind, MonitorExit, proceed, type Exit, type Interceptor } from './intercept';
 import type { PhysicalMemory } from '../machine/memory';
 import * as F from './eflags';
@@ -23,12 +25,10 @@ export type Handler = (cpu: Cpu, ins: Instruction) => void;
 /** Why run() returned. 'exit': a monitor's interceptor asked for an exit (Cpu.lastExit). */
 export type StopReason = 'budget' | 'halted' | 'shutdown' | 'stopped' | 'exit';
 
-/** Forms the instruction hook of an interceptor sees: privileged, IOPL-sensitive or sensitive-unprivileged. */
-const SENSITIVE = new Uint8Array(Math.max(...FORMS.map((f) => f.id)) + 1);
-for (const f of FORMS) {
-  const c = classOf(f.id);
-  if (c.privileged !== 'no' || c.ioplSensitive !== 'no' || c.sensitiveUnprivileged) SENSITIVE[f.id] = 1;
-}
+/** A handler for bytes that do not decode and forms this CPU does not implement. */
+const raiseUD: Handler = () => {
+  throw new Fault(Vector.UD);
+};
 
 // Descriptor-cache attribute bits kept per segment register (from the descriptor's access
 // byte and flags, SDM vol. 3A §3.4.5): low byte = access byte, bit 14 = D/B, bit 15 = G.
@@ -75,6 +75,8 @@ export class Cpu implements LazyState {
   cr4 = 0;
   /** IA32_EFER (MSR C000_0080h): NXE (bit 11) enables execute-disable with PAE. */
   efer = 0;
+  /** PDPTE0-3 registers (low, high dwords) of PAE paging, loaded by MOV to CR0/CR3/CR4 (paging.ts, SDM vol. 3A §4.4.1). */
+  readonly pdpte = new Int32Array(8);
   readonly dr = new Int32Array(8);
   gdtrBase = 0;
   gdtrLimit = 0xffff;
@@ -117,7 +119,7 @@ export class Cpu implements LazyState {
   readonly tlb: Tlb;
 
   private readonly handlers: readonly (Handler | undefined)[];
-  private readonly cache = new Map<number, (Instruction | undefined)[]>();
+  private readonly cache = new Map<number, (Decoded | undefined)[]>();
   private stopRequested = false;
 
   constructor(mem: PhysicalMemory, ports: PortBus, handlers: readonly (Handler | undefined)[]) {
@@ -126,13 +128,14 @@ export class Cpu implements LazyState {
     this.handlers = handlers;
     this.tlb = tlbOf(this);
     mem.onWrite = (page) => this.invalidatePage(page);
+    mem.onMmio = () => { this.blockBreaks++; };
     this.reset();
   }
 
   /** Power-on state (SDM vol. 3A §9.1.1, table 9-1), except that CS:EIP = F000:FFF0 is left to the loader. */
   reset(): void {
     this.regs.fill(0);
-    this.regs[2] = 0x600; // EDX: family/model/stepping of a 386-class part after reset
+    this.regs[2] = 0x633; // EDX after reset: family/model/stepping, as CPUID.1:EAX reports (SDM vol. 3A §9.1.4)
     this.eip = 0xfff0;
     this.flagsStored = F.FIXED_ONE;
     this.lazyMask = 0;
@@ -151,6 +154,7 @@ export class Cpu implements LazyState {
     this.inhibitInterrupts = false;
     this.cache.clear();
     this.fSlots = null;
+    this.chained = false;
     this.tlb?.flushAll();
   }
 
@@ -288,6 +292,15 @@ export class Cpu implements LazyState {
    */
   linear(seg: number, offset: number, size: number, write: boolean): number {
     const attr = this.segAttr[seg]!;
+    // The common case first: a present, writable, expand-up data segment passes every check of
+    // every mode but the limit's.
+    if ((attr & (ATTR_P | ATTR_CODE | 0x4 | 0x2)) === (ATTR_P | 0x2) && (offset >>> 0) + size - 1 <= (this.segLimit[seg]! >>> 0)) {
+      return (this.segBase[seg]! + offset) | 0;
+    }
+    return this.linearChecked(seg, offset, size, write, attr);
+  }
+
+  private linearChecked(seg: number, offset: number, size: number, write: boolean, attr: number): number {
     const limit = this.segLimit[seg]! >>> 0;
     const fail = seg === SegReg.SS ? Vector.SS : Vector.GP;
     if (this.protectedMode && !this.v86) {
@@ -406,6 +419,27 @@ export class Cpu implements LazyState {
     }
   }
 
+  /** push(32, v) (the compiled blocks' PUSH). */
+  push32(v: number): void {
+    if ((this.segAttr[SegReg.SS]! & ATTR_DB) !== 0 && (this.cr0 & 1) !== 0 && (this.flagsStored & F.VM) === 0) {
+      const esp = (this.regs[4]! - 4) | 0;
+      this.write32(SegReg.SS, esp, v);
+      this.regs[4] = esp;
+    } else {
+      this.push(32, v);
+    }
+  }
+
+  /** pop(32) (the compiled blocks' POP). */
+  pop32(): number {
+    if ((this.segAttr[SegReg.SS]! & ATTR_DB) !== 0 && (this.cr0 & 1) !== 0 && (this.flagsStored & F.VM) === 0) {
+      const v = this.read32(SegReg.SS, this.regs[4]!);
+      this.regs[4] = (this.regs[4]! + 4) | 0;
+      return v;
+    }
+    return this.pop(32);
+  }
+
   pop(size: number): number {
     const bytes = size >>> 3;
     if (this.stackBits === 32) {
@@ -420,11 +454,16 @@ export class Cpu implements LazyState {
   }
 
   // ---- Instruction cache and execution ------------------------------------------------------
+  //
+  // The cache (blocks.ts): per physical page of RAM, a dense array of Decoded indexed by
+  // (offset in page, code size); an entry is used only for the EIP it was decoded at (a branch
+  // target is absolute). Any write to a cached page drops the page (PhysicalMemory.watched).
 
   private invalidatePage(page: number): void {
     this.cache.delete(page);
     this.mem.watched[page] = 0;
     this.fSlots = null;
+    this.blockBreaks++;
   }
 
   /** Drops every decoded instruction (mode switches change how bytes decode). */
@@ -432,7 +471,17 @@ export class Cpu implements LazyState {
     for (const page of this.cache.keys()) this.mem.watched[page] = 0;
     this.cache.clear();
     this.fSlots = null;
+    this.blockBreaks++;
   }
+
+  /**
+   * Bumped by whatever must end a block early (blocks.ts): a write to a cached code page, a
+   * flush, an access to a memory-mapped device, stop(). The block loop compares it after every
+   * instruction.
+   */
+  blockBreaks = 0;
+  /** Blocks entered this many times are compiled (jit.ts); Infinity: never. */
+  jitThreshold = JIT_THRESHOLD;
 
   private scratch = new Uint8Array(16);
   private readonly decoder16 = new Decoder(16, new Uint8Array(0));
@@ -442,14 +491,19 @@ export class Cpu implements LazyState {
   // instructions stay as they were, the next fetch from the same linear page skips the segment
   // check, the translation and the cache lookup.
   private fLinPage = -1;
-  private fSlots: (Instruction | undefined)[] | null = null;
+  private fSlots: (Decoded | undefined)[] | null = null;
   private fEpoch = -1;
   private fCpl = -1;
   private fCsBase = 0;
   private fBits = 0;
+  private fPhysPage = 0;
 
   /** The decoded instruction at CS:EIP, from the cache keyed by physical address and code size. */
   fetch(): Instruction {
+    return this.lookup().ins;
+  }
+
+  private lookup(): Decoded {
     const eip = this.eip;
     const csBase = this.segBase[SegReg.CS]!;
     const bits = this.codeBits;
@@ -459,85 +513,155 @@ export class Cpu implements LazyState {
       this.fCsBase === csBase && this.fBits === bits && (eip >>> 0) + 15 <= (this.segLimit[SegReg.CS]! >>> 0)
     ) {
       const hit = this.fSlots[((lin & 0xfff) << 1) | (bits === 32 ? 1 : 0)];
-      if (hit !== undefined) return hit;
+      if (hit !== undefined && (hit.ins.ip | 0) === (eip | 0)) return hit;
     }
-    return this.fetchSlow(bits);
+    return this.lookupSlow(bits);
   }
 
-  private fetchSlow(bits: 16 | 32): Instruction {
+  private lookupSlow(bits: 16 | 32): Decoded {
     const lin = this.linear(SegReg.CS, this.eip, 1, false);
     const phys = this.phys(lin, false, true);
     const page = phys >>> 12;
-    let slots = this.cache.get(page);
+    // The page of the last fetch (after, say, an INVLPG of another page) needs no map lookup.
+    let slots = this.fSlots !== null && page === this.fPhysPage ? this.fSlots : this.cache.get(page);
     const key = ((phys & 0xfff) << 1) | (bits === 32 ? 1 : 0);
     if (slots !== undefined) {
-      this.fLinPage = lin >>> 12;
-      this.fSlots = slots;
-      this.fEpoch = this.tlb.epoch;
-      this.fCpl = this.cpl;
-      this.fCsBase = this.segBase[SegReg.CS]!;
-      this.fBits = bits;
+      this.remember(lin, page, slots, bits);
       const hit = slots[key];
-      if (hit) return hit;
+      if (hit !== undefined && (hit.ins.ip | 0) === (this.eip | 0)) return hit;
     }
+    const ins = this.decodeRam(phys, this.eip, bits);
+    if (ins === null) return this.decoded(this.decodeGathered(bits)); // not cached
+    if (!slots) {
+      // A dense array of all 2 x 4096 keys: filling sparse indices would turn it into a dictionary.
+      slots = new Array<Decoded | undefined>(8192).fill(undefined);
+      this.cache.set(page, slots);
+      this.mem.watched[page] = 1;
+      this.remember(lin, page, slots, bits);
+    }
+    const d = this.decoded(ins);
+    slots[key] = d;
+    return d;
+  }
+
+  private remember(lin: number, page: number, slots: (Decoded | undefined)[], bits: number): void {
+    this.fLinPage = lin >>> 12;
+    this.fSlots = slots;
+    this.fEpoch = this.tlb.epoch;
+    this.fCpl = this.cpl;
+    this.fCsBase = this.segBase[SegReg.CS]!;
+    this.fBits = bits;
+    this.fPhysPage = page;
+  }
+
+  /** Decodes at `phys` when all 15 bytes an instruction may take are RAM on the same page; else null. */
+  private decodeRam(phys: number, eip: number, bits: 16 | 32): Instruction | null {
+    if (4096 - (phys & 0xfff) < 15 || !this.mem.isRam(phys) || !this.mem.isRam(phys + 14)) return null;
     const ins = new Instruction();
-    const inPage = 4096 - (phys & 0xfff);
-    if (inPage >= 15 && this.mem.isRam(phys) && this.mem.isRam(phys + 14)) {
-      const d = bits === 32 ? this.decoder32 : this.decoder16;
-      d.seek(this.mem.u8, this.eip, phys);
-      d.decodeAt(ins);
-    } else {
-      // Near the end of a page or in MMIO: gather the bytes through translation one by one,
-      // stopping at the first unmapped byte (which faults only if the instruction needs it).
-      let n = 0;
-      for (; n < 15; n++) {
-        try {
-          const l = this.linear(SegReg.CS, this.eip + n, 1, false);
-          this.scratch[n] = this.mem.read8(this.phys(l, false, true));
-        } catch (e) {
-          if (n === 0) throw e;
-          break;
-        }
+    const d = bits === 32 ? this.decoder32 : this.decoder16;
+    d.seek(this.mem.u8, eip, phys);
+    d.decodeAt(ins);
+    return ins;
+  }
+
+  /**
+   * Near the end of a page or in MMIO: gathers the bytes through translation one by one,
+   * stopping at the first unmapped byte (which faults only if the instruction needs it).
+   * Instructions that cross a page boundary are not cached: either page may change.
+   */
+  private decodeGathered(bits: 16 | 32): Instruction {
+    const ins = new Instruction();
+    let n = 0;
+    for (; n < 15; n++) {
+      try {
+        const l = this.linear(SegReg.CS, this.eip + n, 1, false);
+        this.scratch[n] = this.mem.read8(this.phys(l, false, true));
+      } catch (e) {
+        if (n === 0) throw e;
+        break;
       }
-      new Decoder(bits, this.scratch.subarray(0, n), this.eip, 0).decodeAt(ins);
-      if (!ins.valid && ins.invalid === 1 /* truncated */ && n < 15) {
-        // The instruction runs into an unmapped page: fetching its next byte faults.
-        this.phys(this.linear(SegReg.CS, this.eip + n, 1, false), false, true);
-      }
-      // Instructions that cross a page boundary are not cached: either page may change.
-      return ins;
     }
-    if (this.mem.isRam(phys)) {
-      if (!slots) {
-        // A dense array of all 2 x 4096 keys: filling sparse indices would turn it into a dictionary.
-        slots = new Array<Instruction | undefined>(8192).fill(undefined);
-        this.cache.set(page, slots);
-        this.mem.watched[page] = 1;
-      }
-      slots[key] = ins;
+    new Decoder(bits, this.scratch.subarray(0, n), this.eip, 0).decodeAt(ins);
+    if (!ins.valid && ins.invalid === 1 /* truncated */ && n < 15) {
+      // The instruction runs into an unmapped page: fetching its next byte faults.
+      this.phys(this.linear(SegReg.CS, this.eip + n, 1, false), false, true);
     }
     return ins;
+  }
+
+  private decoded(ins: Instruction): Decoded {
+    const h = ins.valid ? this.handlers[ins.form] : undefined;
+    return new Decoded(ins, h ?? raiseUD, h !== undefined);
+  }
+
+  /**
+   * The block that starts at `d` (the instruction at CS:EIP, just looked up): `d` and the
+   * instructions after it on the same page while each is straight, or null when `d` is not
+   * cached (it crosses a page or is not in RAM).
+   */
+  private blockAt(d: Decoded): Block | null {
+    const slots = this.fSlots;
+    const bits = this.fBits;
+    const off0 = (this.segBase[SegReg.CS]! + this.eip) & 0xfff;
+    const b32 = bits === 32 ? 1 : 0;
+    if (slots === null || slots[(off0 << 1) | b32] !== d) return null;
+    const run = [d];
+    const eip0 = this.eip;
+    let size = d.ins.length;
+    let last = d;
+    while (last.straight && run.length < MAX_BLOCK) {
+      const off = off0 + size;
+      // The next instruction might cross the page (or, in 16-bit code, wrap IP): leave it to a
+      // single step.
+      if (off + 15 > 4096 || (bits === 16 && (eip0 & 0xffff) + size + 15 > 0xffff)) break;
+      const eip = eip0 + size;
+      const key = (off << 1) | b32;
+      let next = slots[key];
+      if (next === undefined || (next.ins.ip | 0) !== (eip | 0)) {
+        const ins = this.decodeRam(this.fPhysPage * 4096 + off, eip, bits as 16 | 32);
+        if (ins === null) break;
+        next = this.decoded(ins);
+        slots[key] = next;
+      }
+      run.push(next);
+      size += next.ins.length;
+      last = next;
+    }
+    const b = new Block(run);
+    d.block = b;
+    return b;
   }
 
   /** Executes one instruction (or delivers a pending interrupt). */
   step(): void {
     if (this.halted) return;
+    let d: Decoded;
     try {
-      const ins = this.fetch();
+      d = this.lookup();
+    } catch (e) {
+      if (!(e instanceof Fault)) throw e;
+      this.raise(e.vector, e.errorCode, false);
+      return;
+    }
+    this.execute(d);
+  }
+
+  /** Executes the instruction at CS:EIP, `d`, with every per-instruction rule. */
+  private execute(d: Decoded): void {
+    const ins = d.ins;
+    this.chained = false;
+    try {
       this.nextEip = this.eip + ins.length;
       if (ins.bits === 16) this.nextEip &= 0xffff;
-      if (!ins.valid) throw new Fault(Vector.UD);
-      const h = this.handlers[ins.form];
-      if (h === undefined) throw new Fault(Vector.UD);
       const inhibit = this.inhibitInterrupts;
       const m = this.interceptor;
-      if (m !== null && SENSITIVE[ins.form] === 1 && !proceed(m.instruction(this, ins, classOf(ins.form)))) {
+      if (m !== null && d.sensitive && !proceed(m.instruction(this, ins, classOf(ins.form)))) {
         // HANDLED: the monitor emulated it; the instruction retires.
         this.eip = this.nextEip;
         this.retired++;
         return;
       }
-      h(this, ins);
+      d.exec(this, ins);
       this.eip = this.nextEip;
       this.retired++;
       if (inhibit) this.inhibitInterrupts = false;
@@ -547,8 +671,125 @@ export class Cpu implements LazyState {
     }
   }
 
+  /**
+   * Runs the block at CS:EIP, at most `left` instructions of it; returns how many steps that
+   * took (retired instructions, plus one for a fault). Called only when no interrupt shadow or
+   * single-step trap is pending (they need the per-instruction path).
+   */
+  private runBlock(left: number): number {
+    let d: Decoded | undefined;
+    const eip = this.eip;
+    if (this.chained) {
+      // The last block was compiled code that ran to its end: nothing it did can have changed
+      // CS, CPL, the code size, the TLB or the cache (blocks.ts), so the page is the same if
+      // the linear page is.
+      const lin = (this.fCsBase + eip) | 0;
+      if ((lin >>> 12) === this.fLinPage && (eip >>> 0) + 15 <= (this.segLimit[SegReg.CS]! >>> 0)) {
+        d = this.fSlots![((lin & 0xfff) << 1) | (this.fBits === 32 ? 1 : 0)];
+        if (d !== undefined && (d.ins.ip | 0) !== (eip | 0)) d = undefined;
+        // Link the last block to this one (same page: both go when the page is written).
+        const last = this.lastBlock!;
+        if (d !== undefined && d.block !== null) {
+          if (last.next0 === null) { last.next0 = d.block; last.nextEip0 = eip; }
+          else if (last.next1 === null && last.nextEip0 !== eip) { last.next1 = d.block; last.nextEip1 = eip; }
+        }
+      }
+      this.chained = false;
+    }
+    if (d === undefined) {
+      try {
+        d = this.lookup();
+      } catch (e) {
+        if (!(e instanceof Fault)) throw e;
+        this.raise(e.vector, e.errorCode, false);
+        return 1;
+      }
+    }
+    const b = d.block ?? this.blockAt(d);
+    // Every byte of the block within the CS limit, or instruction by instruction.
+    if (b === null || b.length === 1 || left < 2 || (eip >>> 0) + b.bytes - 1 > (this.segLimit[SegReg.CS]! >>> 0)) {
+      this.execute(d);
+      return 1;
+    }
+    if (left >= b.length && b.fn !== undefined) {
+      if (b.fn === null && ++b.runs >= this.jitThreshold) b.fn = compileBlock(b);
+      if (b.fn) return this.runCompiled(b, b.fn, left);
+    }
+    const count = b.length <= left ? b.length : left;
+    const execs = b.execs, inss = b.inss, offs = b.offs;
+    const eip0 = this.eip;
+    const breaks = this.blockBreaks;
+    let j = 0;
+    try {
+      for (; j < count - 1; j++) {
+        this.eip = eip0 + offs[j]!;
+        execs[j]!(this, inss[j]!);
+        if (this.blockBreaks !== breaks) {
+          this.eip = eip0 + offs[j + 1]!;
+          this.retired += j + 1;
+          return j + 1;
+        }
+      }
+    } catch (e) {
+      this.retired += j;
+      if (!(e instanceof Fault)) throw e;
+      this.raise(e.vector, e.errorCode, false);
+      return j + 1;
+    }
+    this.retired += j;
+    this.eip = eip0 + offs[j]!;
+    this.execute(b.decoded[j]!);
+    return count;
+  }
+
+  /** Runs a compiled block (jit.ts), which keeps EIP and the retired count itself. */
+  private runCompiled(b: Block, fn: BlockFn, left: number): number {
+    let total = 0;
+    for (;;) {
+      const breaks = this.blockBreaks;
+      let done: number;
+      try {
+        done = fn(this, left - total, b.execs, b.inss);
+      } catch (e) {
+        this.retired += this.faultSteps - 1;
+        if (!(e instanceof Fault)) throw e;
+        this.raise(e.vector, e.errorCode, false);
+        return total + this.faultSteps;
+      }
+      total += done;
+      if (b.covers !== b.length) {
+        if (done < b.covers || this.blockBreaks !== breaks) return total;
+        // The function stopped before a last instruction it does not cover.
+        this.execute(b.decoded[done]!);
+        return total + 1;
+      }
+      if (this.blockBreaks !== breaks) return total;
+      // Ran to its end: the fetch context is as it was (see runBlock). Go on to a linked block
+      // on the same page without going back to the loop, whose checks between blocks (interrupts,
+      // stop, shutdown, halt, shadow, TF) nothing a straight instruction or a covered jump does
+      // can change.
+      const eip = this.eip;
+      const next = b.nextEip0 === eip ? b.next0 : b.nextEip1 === eip ? b.next1 : null;
+      if (next === null || !next.fn || left - total < next.length || (eip >>> 0) + next.bytes - 1 > (this.segLimit[SegReg.CS]! >>> 0)) {
+        this.chained = true;
+        this.lastBlock = b;
+        return total;
+      }
+      b = next;
+      fn = next.fn;
+    }
+  }
+
+  /** Set by a compiled block before it can fault: the steps it will have taken if it does. */
+  faultSteps = 0;
+  /** The last step was a compiled block that ran to its end (runBlock's shortcut). */
+  private chained = false;
+  /** That block, to link to the block that follows it. */
+  private lastBlock: Block | null = null;
+
   /** Delivers an exception or interrupt at the current instruction (faults restart it). */
   raise(vector: number, errorCode: number, software: boolean, nextEip = this.eip, external = false): void {
+    this.chained = false;
     if (errorCode < 0 && HAS_ERROR_CODE.has(vector) && !software) errorCode = 0;
     const m = this.interceptor;
     if (m !== null) {
@@ -576,6 +817,7 @@ export class Cpu implements LazyState {
   /** Runs until the budget is spent, the CPU halts with interrupts off, or shutdown. */
   run(budget: number): StopReason {
     this.stopRequested = false;
+    this.chained = false;
     this.lastExit = null;
     try {
       return this.loop(budget);
@@ -587,16 +829,23 @@ export class Cpu implements LazyState {
   }
 
   private loop(budget: number): StopReason {
-    for (let i = 0; i < budget; i++) {
+    let left = budget;
+    while (left > 0) {
       if (this.shutdownReason) return 'shutdown';
       if (this.stopRequested) return 'stopped';
       if (this.interruptController !== null && (this.flagsStored & F.IF) !== 0) this.pollInterrupt();
       if (this.halted) {
         if ((this.flagsStored & F.IF) === 0 || !this.interruptController) return 'halted';
         if (this.interruptController.pending() < 0) return 'halted';
+        left--;
         continue;
       }
-      this.step();
+      if (this.inhibitInterrupts || (this.flagsStored & F.TF) !== 0) {
+        this.step();
+        left--;
+      } else {
+        left -= this.runBlock(left);
+      }
     }
     return this.shutdownReason ? 'shutdown' : 'budget';
   }
@@ -604,6 +853,7 @@ export class Cpu implements LazyState {
   /** Ends run() after the current instruction (devices call this, e.g. isa-debug-exit). */
   stop(): void {
     this.stopRequested = true;
+    this.blockBreaks++;
   }
 }
 

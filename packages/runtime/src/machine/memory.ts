@@ -24,6 +24,11 @@ export class PhysicalMemory {
    * to drop decoded instructions of pages that are written (self-modifying code).
    */
   onWrite: ((page: number) => void) | null = null;
+  /**
+   * Called before every access to a memory-mapped device, when set: a device may raise an
+   * interrupt or stop the run, so the CPU ends its current block there (blocks.ts).
+   */
+  onMmio: (() => void) | null = null;
   /** One byte per page: non-zero when some observer (the decode cache) watches writes to it. */
   readonly watched: Uint8Array;
 
@@ -62,7 +67,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if (addr < this.size && this.mmio.length === 0) return this.u8[addr]!;
     const d = this.device(addr);
-    if (d) return d.device.read(addr - d.start, 1) & 0xff;
+    if (d) { this.onMmio?.(); return d.device.read(addr - d.start, 1) & 0xff; }
     // Unbacked physical addresses read as all ones, as an open bus does.
     return addr < this.size ? this.u8[addr]! : 0xff;
   }
@@ -73,7 +78,7 @@ export class PhysicalMemory {
       return (addr & 1) === 0 ? this.u16[addr >>> 1]! : this.u8[addr]! | (this.u8[addr + 1]! << 8);
     }
     const d = this.device(addr);
-    if (d && addr + 1 < d.end) return d.device.read(addr - d.start, 2) & 0xffff;
+    if (d && addr + 1 < d.end) { this.onMmio?.(); return d.device.read(addr - d.start, 2) & 0xffff; }
     return this.read8(addr) | (this.read8(addr + 1) << 8);
   }
 
@@ -85,7 +90,7 @@ export class PhysicalMemory {
       return u[addr]! | (u[addr + 1]! << 8) | (u[addr + 2]! << 16) | (u[addr + 3]! << 24);
     }
     const d = this.device(addr);
-    if (d && addr + 3 < d.end) return d.device.read(addr - d.start, 4) | 0;
+    if (d && addr + 3 < d.end) { this.onMmio?.(); return d.device.read(addr - d.start, 4) | 0; }
     return (this.read8(addr) | (this.read8(addr + 1) << 8) | (this.read8(addr + 2) << 16) | (this.read8(addr + 3) << 24)) | 0;
   }
 
@@ -97,7 +102,7 @@ export class PhysicalMemory {
       return;
     }
     const d = this.device(addr);
-    if (d) d.device.write(addr - d.start, 1, v & 0xff);
+    if (d) { this.onMmio?.(); d.device.write(addr - d.start, 1, v & 0xff); }
     // Writes to unbacked addresses are dropped.
   }
 
@@ -110,7 +115,7 @@ export class PhysicalMemory {
       return;
     }
     const d = this.device(addr);
-    if (d && addr + 1 < d.end) { d.device.write(addr - d.start, 2, v & 0xffff); return; }
+    if (d && addr + 1 < d.end) { this.onMmio?.(); d.device.write(addr - d.start, 2, v & 0xffff); return; }
     this.write8(addr, v);
     this.write8(addr + 1, v >>> 8);
   }
@@ -124,7 +129,7 @@ export class PhysicalMemory {
       return;
     }
     const d = this.device(addr);
-    if (d && addr + 3 < d.end) { d.device.write(addr - d.start, 4, v | 0); return; }
+    if (d && addr + 3 < d.end) { this.onMmio?.(); d.device.write(addr - d.start, 4, v | 0); return; }
     this.write8(addr, v);
     this.write8(addr + 1, v >>> 8);
     this.write8(addr + 2, v >>> 16);

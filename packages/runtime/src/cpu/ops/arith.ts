@@ -5,6 +5,7 @@ import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
 import { OPSIZE } from '../handlers';
 import { LazyOp } from '../lazy-flags';
+import { all, lazy, lazyIncDec, memPrologue, readOp, writeOp, type Emitter } from '../emit';
 
 const mask = (size: number): number => (size === 32 ? -1 : (1 << size) - 1);
 
@@ -49,6 +50,48 @@ function unary(f: (cpu: Cpu, a: number, size: number) => number): Handler {
   };
 }
 
+// The same, as source for the block compiler (emit.ts): one emitter per mnemonic, for register,
+// memory and immediate operands.
+const maskSrc = (size: number): string => (size === 32 ? 'x' : `(x & ${(1 << size) - 1})`);
+
+/** `body` computes x from a and b (and sets the lazy flags); `store` false for CMP and TEST. */
+function binarySrc(body: (size: number) => string, store = true): Emitter {
+  return (ins) => {
+    const size = OPSIZE[ins.form]!;
+    return all(memPrologue(ins), `const a = ${readOp(ins, 0, size)}; const b = ${readOp(ins, 1, size)};`,
+      readOp(ins, 0, size) === undefined || readOp(ins, 1, size) === undefined ? undefined : body(size),
+      store ? writeOp(ins, 0, size, maskSrc(size)) : '');
+  };
+}
+
+const arithSrc = (op: number, expr: string) => (size: number): string => `const x = (${expr}) | 0; ${lazy(op, 'a', 'b', 'x', size)}`;
+const carrySrc = (op: number, expr: string) => (size: number): string =>
+  `const c = cpu.getFlag(${F.CF}) ? 1 : 0; const x = (${expr}) | 0; ${lazy(op, 'a', 'b', 'x', size, 'c')}`;
+
+function unarySrc(body: (size: number) => string): Emitter {
+  return (ins) => {
+    const size = OPSIZE[ins.form]!;
+    const a = readOp(ins, 0, size);
+    return all(memPrologue(ins), a === undefined ? undefined : `const a = ${a};`, body(size), writeOp(ins, 0, size, maskSrc(size)));
+  };
+}
+
+export const ARITH_JIT: Readonly<Record<string, Emitter>> = {
+  add: binarySrc(arithSrc(LazyOp.Add, 'a + b')),
+  or: binarySrc(arithSrc(LazyOp.Logic, 'a | b')),
+  adc: binarySrc(carrySrc(LazyOp.Adc, 'a + b + c')),
+  sbb: binarySrc(carrySrc(LazyOp.Sbb, 'a - b - c')),
+  and: binarySrc(arithSrc(LazyOp.Logic, 'a & b')),
+  sub: binarySrc(arithSrc(LazyOp.Sub, 'a - b')),
+  xor: binarySrc(arithSrc(LazyOp.Logic, 'a ^ b')),
+  cmp: binarySrc(arithSrc(LazyOp.Sub, 'a - b'), false),
+  test: binarySrc(arithSrc(LazyOp.Logic, 'a & b'), false),
+  inc: unarySrc((size) => `const x = (a + 1) | 0; ${lazyIncDec(LazyOp.Inc, 'a', 'x', size)}`),
+  dec: unarySrc((size) => `const x = (a - 1) | 0; ${lazyIncDec(LazyOp.Dec, 'a', 'x', size)}`),
+  neg: unarySrc((size) => `const x = -a | 0; ${lazy(LazyOp.Neg, '0', 'a', 'x', size)}`),
+  not: unarySrc(() => 'const x = ~a;'),
+};
+
 export const ARITH = {
   byMnemonic: {
     add: binary(add),
@@ -65,4 +108,5 @@ export const ARITH = {
     neg: unary((cpu, a, size) => { const r = -a | 0; cpu.setLazy(LazyOp.Neg, 0, a, r, size); return r; }),
     not: unary((_cpu, a) => ~a),
   },
+  jit: ARITH_JIT,
 };

@@ -10,6 +10,7 @@ import { SegReg } from '../registers';
 import { loadCodeSegment, loadDataSegment, loadSegmentReal, readDescriptor } from '../segments';
 import { callGate, nullInaccessibleSegments, restore, retOuter, snapshot } from './callgate';
 import { CONDITIONS } from './conditions';
+import { CONDITION_SRC, all, memPrologue, readOp, type Emitter } from '../emit';
 
 /** Target of a near branch, checked against the CS limit (#GP(0), SDM JMP "Protected Mode Exceptions"). */
 function jumpNear(cpu: Cpu, target: number, size: number): void {
@@ -256,4 +257,53 @@ for (const [cc, test] of Object.entries(CONDITIONS)) {
   byMnemonic[`j${cc}`] = (cpu, ins) => { if (test(cpu)) jumpNear(cpu, ins.target, osize(ins)); };
 }
 
-export const CONTROL = { byMnemonic };
+// Near relative JMP/Jcc/CALL and RET as source for the block compiler (emit.ts): the same
+// checks as jumpNear(), with the target a constant.
+const relative = (ins: Instruction): boolean => ins.opKinds[0] === OpKind.NearBranch16 || ins.opKinds[0] === OpKind.NearBranch32;
+/** Sets EIP to the constant target `t` after jumpNear's CS-limit check. */
+const jumpSrc = (t: number): string =>
+  `if (${t >>> 0} > (cpu.segLimit[${SegReg.CS}] >>> 0)) throw new Fault(${Vector.GP}, 0); cpu.nextEip = ${t}; cpu.eip = ${t};`;
+const targetOf = (ins: Instruction): number => (osize(ins) === 16 ? ins.target & 0xffff : ins.target | 0);
+
+/** Near JMP/CALL through a register or memory (not m16:16/m16:32): `const t = target;`, checked. */
+function indirectSrc(ins: Instruction): string | undefined {
+  const k = ins.opKinds[0]!;
+  if (k !== OpKind.Register && (k !== OpKind.Memory || ins.memSizeName.startsWith('SegPtr'))) return undefined;
+  const s = osize(ins);
+  const v = readOp(ins, 0, s);
+  return v === undefined ? undefined : all(memPrologue(ins), `const t = (${v})${s === 16 ? ' & 0xffff' : ' | 0'};`,
+    `if ((t >>> 0) > (cpu.segLimit[${SegReg.CS}] >>> 0)) throw new Fault(${Vector.GP}, 0);`);
+}
+
+const pushNext = (ins: Instruction, next: string): string =>
+  `cpu.nextEip = ${next}; ${osize(ins) === 32 ? 'cpu.push32(cpu.nextEip);' : 'cpu.push(16, cpu.nextEip);'}`;
+
+const jit: Record<string, Emitter> = {
+  jmp: (ins) => {
+    if (relative(ins)) return jumpSrc(targetOf(ins));
+    const t = indirectSrc(ins);
+    return t === undefined ? undefined : `${t} cpu.nextEip = t; cpu.eip = t;`;
+  },
+  call: (ins, next) => {
+    if (!relative(ins)) {
+      const t = indirectSrc(ins);
+      return t === undefined ? undefined : `${t} ${pushNext(ins, next)} cpu.nextEip = t; cpu.eip = t;`;
+    }
+    const t = targetOf(ins);
+    return `if (${t >>> 0} > (cpu.segLimit[${SegReg.CS}] >>> 0)) throw new Fault(${Vector.GP}, 0); ${pushNext(ins, next)} cpu.nextEip = ${t}; cpu.eip = ${t};`;
+  },
+  ret: (ins) => {
+    const s = osize(ins);
+    const n = ins.opCount > 0 ? ins.imm & 0xffff : 0;
+    const release = n === 0 ? ''
+      : `if (cpu.stackBits === 32) r[4] = (r[4] + ${n}) | 0; else r[4] = (r[4] & ~0xffff) | ((r[4] + ${n}) & 0xffff);`;
+    return `const s0 = r[4]; const t = ${s === 16 ? 'cpu.pop(16) & 0xffff' : 'cpu.pop32() | 0'};` +
+      ` if ((t >>> 0) > (cpu.segLimit[${SegReg.CS}] >>> 0)) { r[4] = s0; throw new Fault(${Vector.GP}, 0); }` +
+      ` cpu.nextEip = t; ${release} cpu.eip = t;`;
+  },
+};
+for (const [cc, test] of Object.entries(CONDITION_SRC)) {
+  jit[`j${cc}`] = (ins, next) => (relative(ins) ? `if (${test}) { ${jumpSrc(targetOf(ins))} } else { cpu.nextEip = ${next}; cpu.eip = cpu.nextEip; }` : undefined);
+}
+
+export const CONTROL = { byMnemonic, jit };

@@ -7,6 +7,7 @@ import { OPSIZE } from '../handlers';
 import { SEG_INDEX, SegReg } from '../registers';
 import { loadDataSegment } from '../segments';
 import { CONDITIONS } from './conditions';
+import { CONDITION_SRC, all, ea, memPrologue, readOp, writeOp, type Emitter } from '../emit';
 
 const mov: Handler = (cpu, ins) => {
   const size = OPSIZE[ins.form]!;
@@ -92,4 +93,42 @@ for (const [cc, test] of Object.entries(CONDITIONS)) {
   };
 }
 
-export const DATA = { byMnemonic, byForm };
+// The same, as source for the block compiler (emit.ts).
+const extendSrc = (signed: boolean, from: 8 | 16): Emitter => (ins) => {
+  const v = readOp(ins, 1, from);
+  if (v === undefined) return undefined;
+  return all(memPrologue(ins), `const v = ${v};`, writeOp(ins, 0, OPSIZE[ins.form]!, signed ? (from === 8 ? '(v << 24) >> 24' : '(v << 16) >> 16') : 'v'));
+};
+
+const jit: Record<string, Emitter> = {
+  mov: (ins) => {
+    const size = OPSIZE[ins.form]!;
+    const v = readOp(ins, 1, size);
+    return v === undefined ? undefined : all(memPrologue(ins), `const v = ${v};`, writeOp(ins, 0, size, 'v'));
+  },
+  lea: (ins) => {
+    const a = ea(ins);
+    return a === undefined ? undefined : writeOp(ins, 0, OPSIZE[ins.form]!, a);
+  },
+  nop: () => '',
+  Movzx_r16_rm8: extendSrc(false, 8),
+  Movzx_r32_rm8: extendSrc(false, 8),
+  Movzx_r16_rm16: extendSrc(false, 16),
+  Movzx_r32_rm16: extendSrc(false, 16),
+  Movsx_r16_rm8: extendSrc(true, 8),
+  Movsx_r32_rm8: extendSrc(true, 8),
+  Movsx_r16_rm16: extendSrc(true, 16),
+  Movsx_r32_rm16: extendSrc(true, 16),
+  Cwde: () => 'r[0] = (r[0] << 16) >> 16;',
+  Cdq: () => 'r[2] = r[0] >> 31;',
+};
+for (const [cc, test] of Object.entries(CONDITION_SRC)) {
+  jit[`set${cc}`] = (ins) => all(memPrologue(ins), writeOp(ins, 0, 8, `${test} ? 1 : 0`));
+  jit[`cmov${cc}`] = (ins) => {
+    const size = OPSIZE[ins.form]!;
+    const v = readOp(ins, 1, size);
+    return v === undefined ? undefined : all(memPrologue(ins), `const v = ${v};`, `if (${test}) {`, writeOp(ins, 0, size, 'v'), '}');
+  };
+}
+
+export const DATA = { byMnemonic, byForm, jit };

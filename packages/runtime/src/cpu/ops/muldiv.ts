@@ -12,6 +12,7 @@ import * as F from '../eflags';
 import { Fault, Vector } from '../fault';
 import { OPSIZE } from '../handlers';
 import { sizeMask, szpOf } from './szp';
+import { all, memPrologue, readOp, registerHelper, writeOp, type Emitter } from '../emit';
 
 const sext = (v: number, size: number): number => (size === 32 ? v | 0 : (v << (32 - size)) >> (32 - size));
 
@@ -115,7 +116,26 @@ for (const name of ['Imul_r16_rm16', 'Imul_r32_rm32', 'Imul_r16_rm16_imm16', 'Im
   byForm[name] = imulTruncating;
 }
 
+// IMUL r, r/m (, imm) as source for the block compiler (emit.ts): imulTruncating written out,
+// its flags through setMulFlags.
+registerHelper('muldiv_flags', setMulFlags);
+const imulSrc: Emitter = (ins) => {
+  const size = OPSIZE[ins.form]!;
+  const three = ins.opCount === 3;
+  const a = readOp(ins, three ? 1 : 0, size), b = readOp(ins, three ? 2 : 1, size);
+  if (a === undefined || b === undefined || (size !== 32 && size !== 16)) return undefined;
+  const product = size === 32
+    ? 'const x = Math.imul(a, b); const o = a * b !== x;'
+    : 'const p = a * b; const x = p & 0xffff; const o = ((x << 16) >> 16) !== p;';
+  const sx = (v: string): string => (size === 32 ? `(${v}) | 0` : `((${v}) << 16) >> 16`);
+  return all(memPrologue(ins), `const a = ${sx(a)}; const b = ${sx(b)}; ${product}`, writeOp(ins, 0, size, 'x'),
+    `X.muldiv_flags(cpu, x, ${size}, o);`);
+};
+const jit: Record<string, Emitter> = {};
+for (const name of Object.keys(byForm)) jit[name] = imulSrc;
+
 export const MULDIV = {
+  jit,
   byMnemonic: {
     mul: mulAcc(false),
     imul: mulAcc(true),

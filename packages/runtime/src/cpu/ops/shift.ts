@@ -22,6 +22,7 @@ import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
 import { OPSIZE } from '../handlers';
 import { sizeMask, szpOf } from './szp';
+import { all, memPrologue, readOp, registerHelper, writeOp, type Emitter } from '../emit';
 
 /** Forms whose count is the constant 1 (D0/D1): the decoder gives no immediate for them. */
 // Sized from FORMS, not OPSIZE: handlers.ts imports this module before OPSIZE exists.
@@ -167,7 +168,33 @@ function doubleShift(left: boolean): Handler {
   };
 }
 
+// SHL SAL SHR SAR ROL ROR RCL RCR as source for the block compiler (emit.ts): the operand
+// access of shiftHandler written out, the operation itself a call of the function above.
+function shiftSrc(name: string, op: Shift): Emitter {
+  registerHelper(`shift_${name}`, op);
+  return (ins) => {
+    const size = OPSIZE[ins.form]!;
+    const mask = sizeMask(size);
+    const v = readOp(ins, 0, size);
+    const count = COUNT_ONE[ins.form] ? '1' : readOp(ins, 1, 8);
+    if (v === undefined || count === undefined) return undefined;
+    const back = ins.opKinds[0] !== OpKind.Register ? writeOp(ins, 0, size, 'v') : '';
+    return all(memPrologue(ins), `const n = (${count}) & 31; const v = (${v}) & ${mask}; if (n === 0) {`, back,
+      `} else { const x = X.shift_${name}(cpu, v, n, ${size}) & ${mask};`, writeOp(ins, 0, size, 'x'), '}');
+  };
+}
+
 export const SHIFT = {
+  jit: {
+    shl: shiftSrc('shl', shl),
+    sal: shiftSrc('shl', shl),
+    shr: shiftSrc('shr', shr),
+    sar: shiftSrc('sar', sar),
+    rol: shiftSrc('rol', rol),
+    ror: shiftSrc('ror', ror),
+    rcl: shiftSrc('rcl', rcl),
+    rcr: shiftSrc('rcr', rcr),
+  } as Readonly<Record<string, Emitter>>,
   byMnemonic: {
     shl: shiftHandler(shl),
     sal: shiftHandler(shl),

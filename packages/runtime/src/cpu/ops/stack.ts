@@ -1,11 +1,12 @@
 // Stack: PUSH, POP (registers, memory, immediates, segment registers), PUSHA/POPA, PUSHF/POPF
 // with the IOPL/CPL rules, ENTER, LEAVE (SDM vol. 2; POPF "Operation" for the flag rules).
-import type { Instruction } from '@ringshift/decoder';
+import { OpKind, type Instruction } from '@ringshift/decoder';
 import type { Handler } from '../cpu';
 import * as F from '../eflags';
 import { Fault, Vector } from '../fault';
 import { SEG_INDEX, SegReg } from '../registers';
 import { loadDataSegment } from '../segments';
+import { all, memPrologue, readOp, writeOp, type Emitter } from '../emit';
 
 /** Operand size of a stack form: o16/o32 from the form, else the effective operand size. */
 const size = (ins: Instruction): number => (ins.operandSize === 16 ? 16 : 32);
@@ -120,8 +121,22 @@ const enter: Handler = (cpu, ins) => {
   else cpu.regs[4] = (cpu.regs[4]! & ~0xffff) | ((cpu.regs[4]! - frame) & 0xffff);
 };
 
+// PUSH and POP of general registers, memory (PUSH) and immediates, and LEAVE, as source for the
+// block compiler (emit.ts); segment registers are left to the handlers.
+const jit: Record<string, Emitter> = {
+  push: (ins) => {
+    const v = readOp(ins, 0, size(ins));
+    return v === undefined ? undefined : all(memPrologue(ins), size(ins) === 32 ? `cpu.push32(${v});` : `cpu.push(16, ${v});`);
+  },
+  pop: (ins) => (ins.opKinds[0] !== OpKind.Register ? undefined
+    : all(size(ins) === 32 ? 'const v = cpu.pop32();' : 'const v = cpu.pop(16);', writeOp(ins, 0, size(ins), 'v'))),
+  leave: (ins) => (size(ins) !== 32 ? undefined
+    : 'if (cpu.stackBits === 32) r[4] = r[5]; else r[4] = (r[4] & ~0xffff) | (r[5] & 0xffff); const v = cpu.pop32(); r[5] = v;'),
+};
+
 export const STACK = {
   byMnemonic: {
     push, pop, pusha, pushad: pusha, popa, popad: popa, pushf, pushfd: pushf, popf, popfd: popf, leave, enter,
   },
+  jit,
 };
