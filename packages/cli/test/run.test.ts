@@ -235,7 +235,7 @@ describe('bad input: one line on stderr, exit 2, nothing run', () => {
   });
 
   it('backends other than native, bad numbers', async () => {
-    expectOneLineError(await run('run', HELLO, '--backend', 'rewrite'), /^ringshift: --backend rewrite is not available yet: it is the binary-rewriting backend .*, issue 7, which is still to come/);
+    expectOneLineError(await run('run', HELLO, '--backend', 'rewrite'), /^ringshift: .*hello\.elf: no \.ringshift\.patchmap section: this is not an image patched by `ringshift rewrite`/);
     expectOneLineError(await run('run', HELLO, '--backend', 'hvm'), /--backend hvm is not available yet/);
     expectOneLineError(await run('run', HELLO, '--backend', 'qemu'), /^ringshift: unknown --backend 'qemu': expected native/);
     expectOneLineError(await run('run', HELLO, '--max-instructions', '0'), /invalid --max-instructions '0'/);

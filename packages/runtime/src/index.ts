@@ -30,3 +30,15 @@ export type { CmosOptions } from './machine/devices/cmos';
 export { DebugConsole, DebugExit, PostCode, SystemControlA } from './machine/devices/misc';
 export { DEFAULT_MEMORY_BYTES, Machine, SLICE_INSTRUCTIONS } from './machine/machine';
 export type { MachineOptions, RunLimits, RunReason, RunRegisters, RunReport } from './machine/machine';
+// vmm/: monitors (issue 7: the ring-1 rewrite and deprivileged backends).
+export { PATCHMAP_FLAG_INLINE_FLAT_DS, PATCHMAP_FLAG_KERNEL, PATCHMAP_FLAG_LOADER, PATCHMAP_SECTION, PATCHMAP_VERSION, PatchMapError, STUB_RANGE_LOAD, STUB_RANGE_LOADER, decodePatchMap } from './vmm/rewrite/patchmap';
+export type { PatchMap, PatchMapSite, SiteReason, SiteTactic, StubKind, StubRange } from './vmm/rewrite/patchmap';
+export { checkRewrittenImage, hasPatchMap } from './vmm/rewrite/image';
+export type { CheckOptions, RewrittenImage } from './vmm/rewrite/image';
+export { sha256Hex } from './vmm/sha256';
+export { BACKENDS, loadGuest, runGuest } from './vmm/backends';
+export type { BackendName, Guest, GuestOptions, GuestReport } from './vmm/backends';
+export { ExitAccounting, exitReasonOfMnemonic } from './vmm/accounting';
+export type { ExitStats, ExitVia, SiteCount } from './vmm/accounting';
+export { MONITOR_LINEAR, Ring1Monitor, SEGMENT_CLIP, VirtualCpu, ring1MemoryBytes, shadowDescriptor } from './vmm/ring1/monitor';
+export type { Ring1Options } from './vmm/ring1/monitor';

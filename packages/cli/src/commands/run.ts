@@ -5,8 +5,8 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
-import { Machine, MultibootError, loadMultiboot } from '@ringshift/runtime';
-import type { MultibootLoad, RunReport } from '@ringshift/runtime';
+import { BACKENDS, MultibootError, PatchMapError, loadGuest, runGuest } from '@ringshift/runtime';
+import type { BackendName, ExitStats, Guest, RunReport } from '@ringshift/runtime';
 import type { Command } from '../main';
 import { InputError, hex, parseNumber, readInputFile } from '../output';
 import type { Io } from '../output';
@@ -37,11 +37,11 @@ interface RunArgs {
   memory?: string;
   json?: boolean;
   cmdline?: string;
+  stats?: boolean;
 }
 
 /** Backends named in ARCHITECTURE.md that later issues add, and what each one is. */
 const PLANNED_BACKENDS: Record<string, string> = {
-  rewrite: 'the binary-rewriting backend (patched image in ring 1), issue 7',
   pv: 'the paravirtualized backend (Xen x86_32 PV ABI), issue 8',
   hvm: 'the hardware-assist backend (VT-x-style VMCS and nested paging), issue 9',
 };
@@ -52,7 +52,8 @@ export const runCommand: Command<RunArgs> = {
   builder: (y: Argv) =>
     y
       .positional('image', { type: 'string', demandOption: true, describe: 'multiboot kernel (ELF32 i386, or any file whose header sets the a.out kludge)' })
-      .option('backend', { type: 'string', default: 'native', describe: 'how the guest runs: native (rewrite, pv and hvm come with later issues)' })
+      .option('backend', { type: 'string', default: 'native', describe: 'how the guest runs: native; rewrite (an image patched by `ringshift rewrite`, in ring 1 under the monitor); deprivileged (the original image in ring 1, trap-and-emulate only: shows what goes wrong). pv and hvm come with later issues' })
+      .option('stats', { type: 'boolean', describe: 'rewrite/deprivileged: print the monitor exits per reason and per site (in the report, or in --json)' })
       .option('serial', { type: 'string', default: 'stdio', describe: "where COM1 output goes: 'stdio', or a file written when the run ends" })
       .option('max-instructions', { type: 'string', describe: 'stop after this many instructions (reason budget, exit 6)' })
       .option('timeout', { type: 'string', describe: 'stop after this many seconds of host time (reason timeout, exit 6)' })
@@ -71,6 +72,7 @@ function run(args: RunArgs, io: Io): number {
   checkBackend(args.backend);
   const maxInstructions = args.maxInstructions === undefined ? undefined : positive(args.maxInstructions, '--max-instructions', 'a positive number of instructions');
   const traceLast = args.traceLast === undefined ? undefined : positive(args.traceLast, '--trace-last', 'a positive number of instructions');
+  if (traceLast !== undefined && args.backend !== 'native') throw new InputError(`--trace-last is available with --backend native only (its tracer bypasses the ${args.backend} monitor's virtual interrupt flag)`);
   const timeoutMs = args.timeout === undefined ? undefined : seconds(args.timeout);
   const toFile = args.serial !== 'stdio';
   if (args.serial === '') throw new InputError("invalid --serial '': expected 'stdio' or a file name");
@@ -80,28 +82,28 @@ function run(args: RunArgs, io: Io): number {
   const memoryMiB = args.memory === undefined ? 128 : positive(args.memory, '--memory', 'a positive number of MiB');
   if (memoryMiB > 3072) throw new InputError(`invalid --memory '${args.memory}': at most 3072 MiB (the top of the 4 GiB space is for devices)`);
   const input = args.input === undefined ? undefined : args.input === '-' ? new Uint8Array(readFileSync(0)) : new TextEncoder().encode(args.input);
-  const machine = new Machine({
-    serialOut: (b) => serial.put(b),
-    realtime: args.realtime === true,
-    memoryBytes: memoryMiB * 1024 * 1024,
-    ...(input === undefined ? {} : { serialIn: input }),
-  });
-  let loaded: MultibootLoad;
+  let guest: Guest;
   try {
     // QEMU hands the kernel "IMAGE ARGS" as its command line (GRUB likewise starts it with the
     // kernel's path); doing the same keeps a guest that prints it comparable.
-    loaded = loadMultiboot(machine, image, { cmdline: `${args.image} ${args.cmdline ?? ''}` });
+    guest = loadGuest(image, {
+      backend: args.backend as BackendName,
+      memoryBytes: memoryMiB * 1024 * 1024,
+      machine: { serialOut: (b) => serial.put(b), realtime: args.realtime === true, ...(input === undefined ? {} : { serialIn: input }) },
+      cmdline: `${args.image} ${args.cmdline ?? ''}`,
+    });
   } catch (e) {
-    if (e instanceof MultibootError) throw new InputError(`${args.image}: ${e.message}`);
+    if (e instanceof MultibootError || e instanceof PatchMapError) throw new InputError(`${args.image}: ${e.message}`);
     throw e;
   }
+  const loaded = guest.loaded;
 
   const limits: { maxInstructions?: number; timeoutMs?: number; traceLast?: number } = {};
   if (maxInstructions !== undefined) limits.maxInstructions = maxInstructions;
   if (timeoutMs !== undefined) limits.timeoutMs = timeoutMs;
   if (traceLast !== undefined) limits.traceLast = traceLast;
   const started = performance.now();
-  const report = machine.run(limits);
+  const { stats, ...report } = runGuest(guest, limits);
   const elapsedMs = performance.now() - started;
   serial.end();
   if (serial instanceof Collector) writeAtomically(args.serial, serial.bytes());
@@ -110,10 +112,11 @@ function run(args: RunArgs, io: Io): number {
   if (args.json) {
     io.stdout(`${JSON.stringify({
       image: args.image, backend: args.backend, entry: loaded.entry, ...report, exitCode: code,
-      serialBytes: serial.count, elapsedMs: Math.round(elapsedMs),
+      serialBytes: serial.count, elapsedMs: Math.round(elapsedMs), ...(args.stats && stats ? { stats } : {}),
     })}\n`);
   } else {
     io.stderr(describeReport(report, code, elapsedMs));
+    if (args.stats && stats) io.stderr(describeStats(stats, report.instructions));
   }
   return code;
 }
@@ -134,12 +137,12 @@ export function exitCodeOf(report: Pick<RunReport, 'reason' | 'exitStatus'>): nu
 }
 
 function checkBackend(backend: string): void {
-  if (backend === 'native') return;
+  if ((BACKENDS as readonly string[]).includes(backend)) return;
   const planned = PLANNED_BACKENDS[backend];
   if (planned) {
     throw new InputError(`--backend ${backend} is not available yet: it is ${planned}, which is still to come; only --backend native runs guests for now`);
   }
-  throw new InputError(`unknown --backend '${backend}': expected native (rewrite, pv and hvm are planned)`);
+  throw new InputError(`unknown --backend '${backend}': expected ${BACKENDS.join(', ')} (pv and hvm are planned)`);
 }
 
 function positive(text: string, option: string, what: string): number {
@@ -234,6 +237,20 @@ const REASONS: Record<RunReport['reason'], string> = {
   timeout: 'time limit reached (--timeout)',
   unsupported: 'the guest used something the emulator does not implement',
 };
+
+/** --stats: monitor exits per reason, per way in, and the busiest sites. */
+export function describeStats(s: ExitStats, instructions: number): string {
+  const lines = [`  monitor exits: ${s.total} (${instructions > 0 ? Math.round((s.total * 1e6) / instructions) : 0} per million instructions); traps of unpatched sites (misses): ${s.misses}`];
+  lines.push(`  by way in: ${Object.entries(s.byVia).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  lines.push('  by reason:');
+  for (const [k, n] of Object.entries(s.byReason)) lines.push(`    ${String(n).padStart(10)}  ${k}`);
+  const top = s.bySite.slice(0, 20);
+  if (top.length > 0) {
+    lines.push(`  by site (${top.length} of ${s.bySite.length}):`);
+    for (const x of top) lines.push(`    ${String(x.count).padStart(10)}  ${hex(x.address, 8)}  ${x.via.padEnd(6)}  ${x.text}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
 
 /** The human-readable report, for stderr. */
 export function describeReport(report: RunReport, code: number, elapsedMs: number): string {

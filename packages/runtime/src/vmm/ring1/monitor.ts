@@ -1,0 +1,645 @@
+// A ring-1 monitor on the emulated IA-32 CPU: the guest kernel runs at CPL 1 (its user code at
+// CPL 3), the monitor owns the real GDTR, IDTR, CR0, CR3, CR4, EFLAGS.IF and EFLAGS.IOPL, and the
+// guest's values of them live in a VirtualCpu. The two backends of issue 7 share it:
+//  - `deprivileged`: the original image, trap-and-emulate only (privileged and IOPL-sensitive
+//    instructions #GP at CPL 1 and are emulated; the other sensitive instructions run natively
+//    and misbehave, which is the point);
+//  - `rewrite`: the image patched by `ringshift rewrite` (docs/patch-abi.md): escapes from the
+//    stubs (`int 0x81`) are emulated with the site's original addresses, inline stubs keep the
+//    virtual IF/IOPL in the shared page, and trap sites (#GP, or #BP of INT3) are emulated and
+//    counted as misses.
+//
+// What is a real ring-1 monitor here and what is a shortcut of an emulator-hosted one is listed
+// in docs/rewrite-backend.md. In short: the shadow GDT (DPL 0 -> 1, limits clipped below the
+// monitor's structures), the virtual TLB (a shadow-paging design: the monitor walks the guest's
+// tables on every TLB miss and answers with its own translation; the real CR3 points at an empty
+// page directory), the linear hole, and the #GP/#BP trap paths are as on hardware. Events reach
+// the monitor through the CPU's exception hook before any IDT is consulted (hardware would enter
+// the monitor through its own IDT), and emulation reuses the CPU's own instruction handlers in a
+// temporarily virtual context (CPL, GDTR, IDTR, IF, IOPL, CS/SS RPL as the guest believes them).
+import { Decoder, Instruction, OpKind, Reg, VMX_EXIT_REASON, classOf, formatIntel, mnemonicOf } from '@ringshift/decoder';
+import { ATTR_CODE, ATTR_P, ATTR_S, type Cpu, type Handler } from '../../cpu/cpu';
+import * as F from '../../cpu/eflags';
+import { Fault, Vector } from '../../cpu/fault';
+import { buildHandlers } from '../../cpu/handlers';
+import {
+  CONTINUE, EventKind, HANDLED, MonitorExit, exit, interruptionInfo,
+  type CrAccess, type ExceptionEvent, type Interceptor, type IoAccess, type MsrAccess, type PageWalk, type Verdict,
+} from '../../cpu/intercept';
+import { deliverException } from '../../cpu/interrupts';
+import { msrState } from '../../cpu/msr-state';
+import { newWalkRecord, walk, type PagingState, type WalkRecord } from '../../cpu/paging';
+import { SegReg } from '../../cpu/registers';
+import type { Machine } from '../../machine/machine';
+import { ExitAccounting, exitReasonOfMnemonic, type ExitVia } from '../accounting';
+import { HOLE_END, HOLE_START, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, type RewrittenImage } from '../rewrite/image';
+import type { PatchMapSite } from '../rewrite/patchmap';
+
+const CR0_PE = 1;
+const CR0_ET = 0x10;
+const CR0_WP = 1 << 16;
+const CR0_PG = 1 << 31;
+/** CR0 bits the real CR0 takes from the guest's: MP, EM, TS, NE, WP, AM, NW, CD. */
+const CR0_FROM_GUEST = 0x2 | 0x4 | 0x8 | 0x20 | CR0_WP | (1 << 18) | (1 << 29) | (1 << 30);
+const CR4_PGE = 1 << 7;
+const PF_P = 1, PF_W = 2, PF_U = 4;
+
+/**
+ * Monitor structures in the top of the hole: the shadow GDT (64 KiB, the largest GDT) and the
+ * monitor's IDT. Guest segment limits are clipped to end below MONITOR_LINEAR.
+ */
+export const MONITOR_LINEAR = 0xfffe0000;
+export const SEGMENT_CLIP = MONITOR_LINEAR - 1;
+const SHADOW_GDT_OFFSET = 0;
+const MONITOR_IDT_OFFSET = 0x10000;
+/** Physical only (not in the linear window): the real page directory, all not-present. */
+const REAL_PD_OFFSET = 0x12000;
+/** Monitor memory before the stub segment's copy. */
+export const MONITOR_BYTES = 0x20000;
+
+/** The guest's view of the privileged state (what it believes it set). */
+export class VirtualCpu {
+  cr0 = 0x11;
+  cr3 = 0;
+  cr4 = 0;
+  gdtrBase = 0;
+  gdtrLimit = 0xffff;
+  idtrBase = 0;
+  idtrLimit = 0x3ff;
+  /** EFLAGS.IF and IOPL, when there is no shared page (deprivileged). */
+  ifFlag = false;
+  iopl = 0;
+  /**
+   * IA32_SYSENTER_CS as the guest wrote it. The real one is 0 while the guest runs, so that
+   * SYSENTER #GPs (SDM SYSENTER: IA32_SYSENTER_CS[15:2] = 0) instead of entering real ring 0.
+   */
+  sysenterCs = 0;
+}
+
+export interface Ring1Options {
+  /** RAM the guest owns, from physical 0 (the monitor's memory follows it). */
+  guestRamBytes: number;
+  /** The checked patched image, for the rewrite backend; null: deprivileged. */
+  rewrite: RewrittenImage | null;
+}
+
+/** The physical memory a Machine needs for a ring-1 guest with `guestRamBytes` of RAM. */
+export function ring1MemoryBytes(guestRamBytes: number, rewrite: RewrittenImage | null): number {
+  const stub = rewrite === null ? 0 : (rewrite.stubBytes.length + 0xfff) & ~0xfff;
+  return guestRamBytes + MONITOR_BYTES + stub;
+}
+
+/** A guest did something the monitor refuses (reaching monitor memory, leaving protected mode). */
+function refuse(detail: string): never {
+  throw new MonitorExit(exit(-1, { detail }));
+}
+
+const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+
+export class Ring1Monitor implements Interceptor {
+  readonly v = new VirtualCpu();
+  readonly accounting = new ExitAccounting();
+  readonly cpu: Cpu;
+  private readonly mem: Machine['mem'];
+  private readonly handlers: readonly (Handler | undefined)[];
+  private readonly monitorPhys: number;
+  private readonly stubPhys: number;
+  private readonly stubEnd: number;
+  /** The image has a shared page (docs/patch-abi.md): the virtual IF and IOPL live there. */
+  private readonly shared: boolean;
+  /** Per page of [0xFFC00000, stubEnd): 1 where a stub segment is (the gaps between are not mapped). */
+  private readonly stubPages: Uint8Array;
+  /** Depth of virtual contexts: events inside one are delivered by the CPU itself. */
+  private depth = 0;
+  /**
+   * Set by the escape of an inline STI (its `int 0x81` address + 2, else -1): the STI shadow
+   * still covers the next guest instruction after the rest of the stub.
+   */
+  private stiShadowAfter = -1;
+  /** [start, end) of each inline STI stub part: no interrupt is taken inside one (it sets vif first). */
+  private readonly stiStubs: [number, number][] = [];
+  private readonly rec: WalkRecord = newWalkRecord();
+  private readonly vpaging: PagingState;
+  private readonly siteIns = new Map<number, Instruction>();
+  /** A user-mode fetch from stub code faulted (pageWalk): the exception hook runs the original code. */
+  private userStubFetch = false;
+  private savedCr2 = 0;
+
+  constructor(readonly machine: Machine, readonly opts: Ring1Options) {
+    this.cpu = machine.cpu;
+    this.mem = machine.mem;
+    this.handlers = buildHandlers();
+    this.monitorPhys = opts.guestRamBytes;
+    this.stubPhys = opts.guestRamBytes + MONITOR_BYTES;
+    const rw = opts.rewrite;
+    this.stubEnd = rw === null ? HOLE_START : HOLE_START + rw.stubBytes.length;
+    this.shared = rw !== null && rw.map.sharedPage !== 0;
+    this.stubPages = new Uint8Array((this.stubEnd - HOLE_START + 0xfff) >>> 12);
+    for (const p of rw?.stubSegments ?? []) {
+      for (let a = p.vaddr & ~0xfff; a < p.vaddr + p.memsz; a += 0x1000) this.stubPages[(a - HOLE_START) >>> 12] = 1;
+    }
+    for (const site of rw?.map.sites ?? []) {
+      if (site.stubKind === 'inline' && site.escapeAddr !== 0 && mnemonicOf(this.siteInstruction(site).form) === 'sti') {
+        // docs/patch-abi.md: mov [S], 1 ... int 0x81 ; jmp .done ; .nopending: popfd ; .done:
+        this.stiStubs.push([site.stubAddr >>> 0, (site.escapeAddr + 5) >>> 0]);
+      }
+    }
+    if (this.mem.size < ring1MemoryBytes(opts.guestRamBytes, rw)) throw new RangeError('machine memory too small for the monitor (use ring1MemoryBytes)');
+    if (rw !== null && this.stubEnd > MONITOR_LINEAR) throw new RangeError(`stub segments of ${rw.stubBytes.length} bytes overlap the monitor's structures at ${hex(MONITOR_LINEAR)}`);
+    const v = this.v;
+    const cpu = this.cpu;
+    this.vpaging = {
+      get cr0() { return v.cr0; }, set cr0(_x: number) { /* walks do not write CR0 */ },
+      get cr3() { return v.cr3; }, set cr3(_x: number) { /* walks do not write CR3 */ },
+      get cr4() { return v.cr4; }, set cr4(_x: number) { /* walks do not write CR4 */ },
+      get cr2() { return cpu.cr2; }, set cr2(x: number) { cpu.cr2 = x; },
+      get efer() { return cpu.efer; },
+      // The real CR4.PAE is always 0, so the CPU's PDPTE registers hold the guest's.
+      pdpte: cpu.pdpte,
+      mem: this.mem,
+    };
+  }
+
+  // ---- Start ---------------------------------------------------------------------------------
+
+  /**
+   * Takes over a machine whose CPU holds the guest's boot state at CPL 0 (after loadMultiboot):
+   * records it as the virtual state and deprivileges the guest to ring 1.
+   */
+  start(): void {
+    const cpu = this.cpu, v = this.v;
+    if (!cpu.protectedMode || cpu.v86) refuse('the ring-1 monitor starts guests in protected mode only');
+    v.cr0 = cpu.cr0; v.cr3 = cpu.cr3; v.cr4 = cpu.cr4;
+    v.gdtrBase = cpu.gdtrBase; v.gdtrLimit = cpu.gdtrLimit;
+    v.idtrBase = cpu.idtrBase; v.idtrLimit = cpu.idtrLimit;
+    this.vif = (cpu.eflags & F.IF) !== 0;
+    this.viopl = (cpu.eflags & F.IOPL) >>> 12;
+    v.sysenterCs = msrState(cpu).sysenterCs;
+    msrState(cpu).sysenterCs = 0;
+    const rw = this.opts.rewrite;
+    if (rw !== null) this.mem.load(this.stubPhys, rw.stubBytes);
+    cpu.cr4 = 0;
+    cpu.cr3 = this.monitorPhys + REAL_PD_OFFSET;
+    this.deprivilege(cpu.cpl, true);
+    cpu.flushDecodeCache();
+    cpu.tlb.flushAll();
+    cpu.interceptor = this;
+    const pic = this.machine.pic;
+    cpu.interruptController = {
+      pending: () => this.pendingInterrupt(),
+      acknowledge: () => {
+        if (this.shared) this.mem.write8(this.stubPhys + SHARED_PENDING, 0);
+        return pic.acknowledge();
+      },
+    };
+  }
+
+  // ---- Virtual IF and IOPL (the shared page in the rewrite backend) ----------------------------
+
+  get vif(): boolean {
+    return this.shared ? this.mem.u8[this.stubPhys + SHARED_VIF] !== 0 : this.v.ifFlag;
+  }
+
+  set vif(on: boolean) {
+    if (this.shared) this.mem.write8(this.stubPhys + SHARED_VIF, on ? 1 : 0);
+    else this.v.ifFlag = on;
+  }
+
+  get viopl(): number {
+    return this.shared ? this.mem.u8[this.stubPhys + SHARED_VIOPL]! & 3 : this.v.iopl;
+  }
+
+  set viopl(n: number) {
+    if (this.shared) this.mem.write8(this.stubPhys + SHARED_VIOPL, n & 3);
+    else this.v.iopl = n & 3;
+  }
+
+  /** The guest's CPL: the kernel's 0 runs in ring 1. */
+  get vcpl(): number {
+    return this.cpu.cpl === 1 ? 0 : this.cpu.cpl;
+  }
+
+  /**
+   * The interrupt controller as the CPU sees it: the PIC, gated by the virtual IF. While the
+   * virtual IF is 0 an interrupt waits at the PIC (the shared page's `pending` tells the stubs to
+   * escape when they set IF). After the escape of an inline STI the rest of the STI stub (its
+   * `jmp .done`) runs, then the STI shadow covers one guest instruction, as on hardware.
+   * (The CPU polls between blocks, and every jump ends a block.)
+   */
+  private pendingInterrupt(): number {
+    const pic = this.machine.pic;
+    if (!this.vif) {
+      if (this.shared && pic.pending() >= 0) this.mem.write8(this.stubPhys + SHARED_PENDING, 1);
+      return -1;
+    }
+    const cpu = this.cpu;
+    const lin = (cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0;
+    if (lin >= HOLE_START && this.stiStubs.length > 0) {
+      for (const [a, b] of this.stiStubs) if (lin >= a && lin < b && lin !== this.stiShadowAfter) return -1;
+    }
+    if (this.stiShadowAfter >= 0) {
+      if (lin !== this.stiShadowAfter && !cpu.halted) {
+        this.stiShadowAfter = -1;
+        cpu.inhibitInterrupts = true;
+      }
+      return -1;
+    }
+    return pic.pending();
+  }
+
+  // ---- Deprivileging: the real state for the guest's virtual state ------------------------------
+
+  /**
+   * Sets the real state after the guest's virtual state changed (at start and after every
+   * emulation): CPL 0 -> 1, CS/SS RPL = CPL, DPL 0 descriptors in the caches -> 1, limits clipped,
+   * real GDTR = shadow GDT, IDTR = the monitor's, IF = 1, IOPL = 0, CR0/CR4 from the guest's.
+   */
+  private deprivilege(vcpl: number, refreshGdt: boolean): void {
+    const cpu = this.cpu, v = this.v;
+    const cpl = vcpl === 0 ? 1 : vcpl;
+    cpu.cpl = cpl;
+    for (let s = 0; s < 6; s++) {
+      let attr = cpu.segAttr[s]!;
+      if ((attr & (ATTR_P | ATTR_S)) !== (ATTR_P | ATTR_S)) continue;
+      if (((attr >>> 5) & 3) === 0) attr |= 1 << 5;
+      cpu.segAttr[s] = attr;
+      const expandDown = (attr & (ATTR_CODE | 0x4)) === 0x4;
+      const base = cpu.segBase[s]! >>> 0;
+      if (!expandDown && base + (cpu.segLimit[s]! >>> 0) > SEGMENT_CLIP) cpu.segLimit[s] = base > SEGMENT_CLIP ? 0 : (SEGMENT_CLIP - base) | 0;
+    }
+    cpu.sel[SegReg.CS] = (cpu.sel[SegReg.CS]! & ~3) | cpl;
+    if ((cpu.sel[SegReg.SS]! & 0xfffc) !== 0) cpu.sel[SegReg.SS] = (cpu.sel[SegReg.SS]! & ~3) | cpl;
+    if (refreshGdt) this.refreshShadowGdt();
+    cpu.gdtrBase = (MONITOR_LINEAR + SHADOW_GDT_OFFSET) | 0;
+    cpu.gdtrLimit = v.gdtrLimit;
+    cpu.idtrBase = (MONITOR_LINEAR + MONITOR_IDT_OFFSET) | 0;
+    cpu.idtrLimit = 0x7ff;
+    cpu.setFlagBits(F.IF | F.IOPL, F.IF);
+    if ((v.cr0 & CR0_PE) === 0) refuse('the guest cleared CR0.PE: real mode is not supported under the ring-1 monitor');
+    cpu.cr0 = (v.cr0 & CR0_FROM_GUEST) | CR0_PE | CR0_ET | CR0_PG;
+    cpu.cr4 = v.cr4 & CR4_PGE;
+  }
+
+  /** Copies the guest's GDT into the shadow GDT: DPL 0 code/data -> DPL 1, limits clipped. */
+  private refreshShadowGdt(): void {
+    const v = this.v;
+    const dst = this.monitorPhys + SHADOW_GDT_OFFSET;
+    const n = Math.min(8192, ((v.gdtrLimit & 0xffff) + 1) >>> 3);
+    for (let i = 0; i < n; i++) {
+      const lin = (v.gdtrBase + i * 8) >>> 0;
+      let lo = 0, hi = 0;
+      const p = this.translate(lin, false, false, false, false);
+      const p2 = this.translate(lin + 4, false, false, false, false);
+      if (p >= 0 && p2 >= 0) { lo = this.mem.read32(p); hi = this.mem.read32(p2); }
+      [lo, hi] = shadowDescriptor(lo, hi);
+      this.mem.write32(dst + i * 8, lo);
+      this.mem.write32(dst + i * 8 + 4, hi);
+    }
+  }
+
+  // ---- The virtual TLB -------------------------------------------------------------------------
+
+  /**
+   * The translation the monitor gives a guest access: the hole (stub segment, monitor
+   * structures) first, then the guest's own tables (identity while its CR0.PG = 0). Returns the
+   * physical address, or -1 - errorCode for a guest #PF. Refuses (MonitorExit) a translation to
+   * physical memory outside the guest's RAM, and guest writes to stub code.
+   */
+  translate(lin: number, write: boolean, user: boolean, fetch: boolean, setAccessed = true): number {
+    lin >>>= 0;
+    if (lin >= HOLE_START && lin < HOLE_END) {
+      if (lin >= MONITOR_LINEAR) {
+        if (user) return -1 - (PF_P | PF_U | (write ? PF_W : 0));
+        return this.monitorPhys + (lin - MONITOR_LINEAR);
+      }
+      const rw = this.opts.rewrite;
+      if (rw !== null && lin < this.stubEnd && this.stubPages[(lin - HOLE_START) >>> 12] === 1) {
+        const off = lin - HOLE_START;
+        // Stub code and the shared page are the guest kernel's only: user-mode code that
+        // reaches a patch is run from its original bytes instead (exception()).
+        if (user) return -1 - (PF_P | PF_U | (write ? PF_W : 0));
+        if (write && (rw.map.sharedPage === 0 || off >= 0x1000)) refuse(`the guest wrote to the stub code at ${hex(lin)}`);
+        return this.stubPhys + off;
+      }
+    }
+    let phys: number;
+    if ((this.v.cr0 & CR0_PG) === 0) {
+      phys = lin;
+    } else {
+      const r = walk(this.vpaging, lin, write && setAccessed, user, fetch, this.rec);
+      if (r < 0) return r;
+      phys = r;
+    }
+    if (phys >= this.opts.guestRamBytes) refuse(`the guest's ${(this.v.cr0 & CR0_PG) ? 'page tables map' : 'access reaches'} linear ${hex(lin)} to physical ${hex(phys)}, outside its ${this.opts.guestRamBytes >>> 20} MiB of RAM (monitor memory)`);
+    return phys;
+  }
+
+  pageWalk(_cpu: Cpu, w: PageWalk): Verdict {
+    this.accounting.count('virtual TLB miss', 'page-walk');
+    this.rec.pageSize = 4096;
+    this.rec.global = false;
+    const r = this.translate(w.linear, w.write, w.user, w.fetch);
+    w.pageSize = 4096;
+    w.global = false;
+    if (r < 0) {
+      w.physical = -1;
+      w.errorCode = -1 - r;
+      const lin = w.linear >>> 0;
+      if (w.user && w.fetch && this.opts.rewrite !== null && lin >= HOLE_START && lin < this.stubEnd && this.stubPages[(lin - HOLE_START) >>> 12] === 1) {
+        this.userStubFetch = true;
+        this.savedCr2 = this.cpu.cr2;
+      }
+    } else {
+      w.physical = r;
+      w.errorCode = -1;
+      if ((this.v.cr0 & CR0_PG) !== 0 && !(w.linear >>> 0 >= HOLE_START && w.linear >>> 0 < HOLE_END)) {
+        w.pageSize = this.rec.pageSize;
+        w.global = this.rec.global;
+      }
+    }
+    return HANDLED;
+  }
+
+  // ---- The virtual context: the CPU's own handlers on the guest's view --------------------------
+
+  /**
+   * Runs `fn` with the CPU showing the guest's virtual state (CPL, GDTR, IDTR, IF, IOPL, CS/SS
+   * RPL; with `crs` also CR0, CR3, CR4), then takes the changes back into the virtual state and
+   * deprivileges again. A Fault from `fn` propagates after the state is restored.
+   */
+  private inVirtual(fn: () => void, crs = false): void {
+    const cpu = this.cpu, v = this.v;
+    const realCr0 = cpu.cr0, realCr3 = cpu.cr3, realCr4 = cpu.cr4;
+    const vcpl = this.vcpl;
+    cpu.cpl = vcpl;
+    cpu.sel[SegReg.CS] = (cpu.sel[SegReg.CS]! & ~3) | vcpl;
+    if ((cpu.sel[SegReg.SS]! & 0xfffc) !== 0) cpu.sel[SegReg.SS] = (cpu.sel[SegReg.SS]! & ~3) | vcpl;
+    cpu.gdtrBase = v.gdtrBase; cpu.gdtrLimit = v.gdtrLimit;
+    cpu.idtrBase = v.idtrBase; cpu.idtrLimit = v.idtrLimit;
+    cpu.setFlagBits(F.IF | F.IOPL, (this.vif ? F.IF : 0) | (this.viopl << 12));
+    if (crs) { cpu.cr0 = v.cr0; cpu.cr3 = v.cr3; cpu.cr4 = v.cr4; }
+    const msr = msrState(cpu);
+    msr.sysenterCs = v.sysenterCs;
+    const oldGdtBase = v.gdtrBase, oldGdtLimit = v.gdtrLimit;
+    this.depth++;
+    try {
+      fn();
+    } finally {
+      this.depth--;
+      v.sysenterCs = msr.sysenterCs;
+      msr.sysenterCs = 0;
+      if (crs) { v.cr0 = cpu.cr0; v.cr3 = cpu.cr3; v.cr4 = cpu.cr4; }
+      else { cpu.cr0 = realCr0; cpu.cr3 = realCr3; cpu.cr4 = realCr4; }
+      cpu.cr3 = this.monitorPhys + REAL_PD_OFFSET;
+      v.gdtrBase = cpu.gdtrBase; v.gdtrLimit = cpu.gdtrLimit;
+      v.idtrBase = cpu.idtrBase; v.idtrLimit = cpu.idtrLimit;
+      const flags = cpu.eflags;
+      this.vif = (flags & F.IF) !== 0;
+      this.viopl = (flags & F.IOPL) >>> 12;
+      const gdtChanged = v.gdtrBase !== oldGdtBase || v.gdtrLimit !== oldGdtLimit;
+      this.deprivilege(cpu.cpl, gdtChanged || this.refreshAfter);
+      this.refreshAfter = false;
+    }
+  }
+
+  /** Set by emulations that may change descriptors (LTR, LLDT, segment loads): refresh the shadow GDT after. */
+  private refreshAfter = false;
+
+  /** Delivers an event to the guest through its virtual IDT, in ring 1 (or from ring 3). */
+  private reflect(vector: number, errorCode: number, software: boolean, nextEip: number): void {
+    this.inVirtual(() => deliverException(this.cpu, vector, errorCode, software, nextEip));
+  }
+
+  /**
+   * Emulates `ins` at EIP `at` (the guest's address) in the virtual context. `resume`: where to
+   * continue when the instruction does not transfer control (the escape's return address), else
+   * the next instruction. A fault is delivered to the guest at `at`.
+   */
+  private emulate(ins: Instruction, at: number, resume: number | null): void {
+    const cpu = this.cpu;
+    cpu.eip = at;
+    cpu.nextEip = (at + ins.length) | 0;
+    // The instruction retires here: an interrupt shadow from the one before it ends (Cpu.execute
+    // does the same for instructions that complete), unless this one starts a new one (STI, MOV SS).
+    cpu.inhibitInterrupts = false;
+    try {
+      this.execVirtual(ins);
+    } catch (e) {
+      if (!(e instanceof Fault)) throw e;
+      cpu.eip = cpu.nextEip = at;
+      this.reflect(e.vector, e.errorCode, false, at);
+      return;
+    }
+    if (resume !== null && classOf(ins.form).flow === 'next') cpu.eip = cpu.nextEip = resume;
+    else cpu.eip = cpu.nextEip;
+  }
+
+  /** Runs one instruction (EIP and nextEip set) on the guest's virtual view; a Fault propagates. */
+  private execVirtual(ins: Instruction): void {
+    const cpu = this.cpu;
+    const m = mnemonicOf(ins.form);
+    {
+      if (m === 'smsw') {
+        this.inVirtual(() => smsw(cpu, ins, this.v.cr0));
+      } else if (m === 'lmsw') {
+        this.inVirtual(() => {
+          const w = cpu.readOp(ins, 0, 16);
+          const v = this.v;
+          v.cr0 = (v.cr0 & ~0xe) | (w & 0xe) | (v.cr0 & 1) | (w & 1);
+          cpu.tlb.flushAll();
+        });
+      } else {
+        const h = ins.valid ? this.handlers[ins.form] : undefined;
+        if (h === undefined) throw new Fault(Vector.UD);
+        const crs = m === 'clts' || m === 'invlpg' || (m === 'mov' && isCrMove(ins));
+        if (m === 'ltr' || m === 'lldt' || m === 'lgdt') this.refreshAfter = true;
+        if (m === 'rdtsc' || m === 'rdmsr' || m === 'wrmsr') {
+          // As the Machine's own handler table does: the TSC comes from the clock (machine.ts).
+          const clock = this.machine.clock;
+          this.inVirtual(() => { cpu.tsc = clock.tsc; h(cpu, ins); clock.tsc = cpu.tsc; });
+        } else {
+          this.inVirtual(() => h(cpu, ins), crs);
+        }
+      }
+    }
+  }
+
+  private record(reason: number, via: ExitVia, ins: Instruction | null, address: number, extra: Partial<Parameters<typeof exit>[1]> = {}): void {
+    const e = exit(reason, { instructionLength: ins?.length ?? 0, ...(reason < 0 ? { detail: ins ? mnemonicOf(ins.form) : 'event' } : {}), ...extra });
+    if (ins === null) this.accounting.record(e, via);
+    else this.accounting.record(e, via, address, () => formatIntel(ins));
+  }
+
+  // ---- Hooks -----------------------------------------------------------------------------------
+
+  exception(cpu: Cpu, e: ExceptionEvent): Verdict {
+    if (this.depth > 0) return CONTINUE; // delivery inside an emulation: the CPU does it, on the virtual view
+    const rw = this.opts.rewrite;
+    const software = e.kind === EventKind.SOFTWARE_INTERRUPT || e.kind === EventKind.SOFTWARE_EXCEPTION;
+    if (rw !== null && software) {
+      const lin = (cpu.segBase[SegReg.CS]! + e.nextEip) >>> 0;
+      if (e.vector === 0x81) {
+        const site = rw.byEscape.get((lin - 2) >>> 0);
+        if (site !== undefined) { this.escape(site); return HANDLED; }
+      } else if (e.vector === Vector.BP) {
+        const site = rw.byInt3.get((lin - 1) >>> 0);
+        if (site !== undefined) { this.trapSite(site); return HANDLED; }
+      }
+    }
+    if (e.vector === Vector.GP && e.kind === EventKind.HARDWARE_EXCEPTION && this.trapGp()) return HANDLED;
+    if (e.vector === Vector.PF && this.userStubFetch) {
+      this.userStubFetch = false;
+      const entry = rw?.entries.get((cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0);
+      if (entry !== undefined) {
+        cpu.cr2 = this.savedCr2;
+        this.runOriginal(entry.site, entry.start);
+        return HANDLED;
+      }
+    }
+    const reason = e.kind === EventKind.EXTERNAL_INTERRUPT ? VMX_EXIT_REASON.EXTERNAL_INTERRUPT : VMX_EXIT_REASON.EXCEPTION_OR_NMI;
+    this.accounting.record(exit(reason, { interruptionInfo: interruptionInfo(e), errorCode: e.errorCode }), 'event');
+    cpu.nextEip = e.nextEip;
+    this.reflect(e.vector, e.errorCode, software, e.nextEip);
+    return HANDLED;
+  }
+
+  /** A #GP at the current instruction: emulate it if it is sensitive (the trap of a deprivileged instruction). */
+  private trapGp(): boolean {
+    const cpu = this.cpu;
+    let ins: Instruction;
+    try {
+      ins = cpu.fetch();
+    } catch {
+      return false;
+    }
+    const c = classOf(ins.form);
+    const m = mnemonicOf(ins.form);
+    if (c.privileged === 'no' && c.ioplSensitive === 'no' && !c.sensitiveUnprivileged && m !== 'sysenter') return false;
+    const at = cpu.eip;
+    const lin = (cpu.segBase[SegReg.CS]! + at) >>> 0;
+    if (this.opts.rewrite !== null) this.accounting.misses++;
+    this.record(exitReasonOfMnemonic(m === 'mov' && isCrMove(ins) ? 'mov_cr' : m), 'trap', ins, lin, { errorCode: 0 });
+    if (m === 'hlt') {
+      this.emulate(ins, at, null);
+      // HLT with the virtual IF = 0 is final, as on hardware: let the machine see IF = 0.
+      if (!this.vif && cpu.halted) cpu.setFlagBits(F.IF, 0);
+      return true;
+    }
+    this.emulate(ins, at, null);
+    return true;
+  }
+
+  /** An escape (`int 0x81`) from a stub. */
+  private escape(site: PatchMapSite): void {
+    const cpu = this.cpu;
+    const ins = this.siteInstruction(site);
+    if (site.stubKind === 'inline') {
+      // The stub did the work; the escape says "vif went 0 -> 1 with an interrupt pending".
+      this.record(-1, 'escape', ins, site.addr);
+      const back = (site.escapeAddr + 2) | 0;
+      cpu.eip = cpu.nextEip = back;
+      if (mnemonicOf(ins.form) === 'sti') {
+        this.stiShadowAfter = back >>> 0;
+      } else if (this.vif && this.machine.pic.pending() >= 0) {
+        // POPF has no interrupt shadow: deliver now, returning into the rest of the stub.
+        const vector = cpu.interruptController!.acknowledge();
+        this.reflect(vector, -1, false, back);
+      }
+      return;
+    }
+    const m = mnemonicOf(ins.form);
+    this.record(exitReasonOfMnemonic(m === 'mov' && isCrMove(ins) ? 'mov_cr' : m), 'escape', ins, site.addr);
+    this.emulate(ins, site.addr | 0, (site.escapeAddr + 2) | 0);
+    if (m === 'hlt' && !this.vif && cpu.halted) cpu.setFlagBits(F.IF, 0);
+  }
+
+  /** The #BP of a trap site replaced by INT3: emulate the original instruction (a miss). */
+  private trapSite(site: PatchMapSite): void {
+    const ins = this.siteInstruction(site);
+    const m = mnemonicOf(ins.form);
+    this.accounting.misses++;
+    this.record(exitReasonOfMnemonic(m), 'trap', ins, site.addr);
+    this.emulate(ins, site.addr | 0, null);
+    if (m === 'hlt' && !this.vif && this.cpu.halted) this.cpu.setFlagBits(F.IF, 0);
+  }
+
+  /**
+   * User-mode code reached a patch: run the displaced original instructions, from `start`, one
+   * by one with the CPU's handlers at CPL 3 (IF and IOPL virtual), until flow leaves the
+   * patched run. Sensitive ones then behave as they do natively at CPL 3 (CLI #GPs, POPF keeps
+   * IF), which the kernel-mode stubs would not.
+   */
+  private runOriginal(site: PatchMapSite, start: number): void {
+    const cpu = this.cpu;
+    const lo = site.patchStart >>> 0, hi = lo + site.displaced.length;
+    this.record(VMX_EXIT_REASON.EXCEPTION_OR_NMI, 'trap', this.siteInstruction(site), site.addr, { detail: 'user-mode patch' });
+    let eip = start >>> 0;
+    for (let n = 0; n < 64 && eip >= lo && eip < hi && cpu.cpl === 3 && !cpu.halted; n++) {
+      const ins = new Instruction();
+      new Decoder(32, site.displaced.subarray(eip - lo), eip).decodeAt(ins);
+      cpu.eip = eip;
+      cpu.nextEip = (eip + ins.length) | 0;
+      try {
+        this.execVirtual(ins);
+      } catch (e) {
+        if (!(e instanceof Fault)) throw e;
+        cpu.eip = cpu.nextEip = eip;
+        this.reflect(e.vector, e.errorCode, false, eip);
+        return;
+      }
+      cpu.eip = cpu.nextEip;
+      eip = cpu.eip >>> 0;
+    }
+  }
+
+  private siteInstruction(site: PatchMapSite): Instruction {
+    let ins = this.siteIns.get(site.addr);
+    if (ins === undefined) {
+      ins = new Instruction();
+      new Decoder(32, site.original, site.addr).decodeAt(ins);
+      this.siteIns.set(site.addr, ins);
+    }
+    return ins;
+  }
+
+  instruction(_cpu: Cpu, _ins: Instruction): Verdict { return CONTINUE; }
+
+  io(_cpu: Cpu, _a: IoAccess): Verdict { return CONTINUE; }
+  controlRegister(_cpu: Cpu, _a: CrAccess): Verdict { return CONTINUE; }
+  msr(_cpu: Cpu, _a: MsrAccess): Verdict { return CONTINUE; }
+}
+
+function isCrMove(ins: Instruction): boolean {
+  for (let i = 0; i < ins.opCount; i++) {
+    const k = ins.opKinds[i];
+    const r = ins.opRegs[i]!;
+    if (k === OpKind.Register && r >= Reg.CR0 && r <= Reg.CR0 + 15) return true;
+  }
+  return false;
+}
+
+/** SMSW with the guest's CR0 (SDM SMSW: a 32-bit register form stores all of CR0). */
+function smsw(cpu: Cpu, ins: Instruction, cr0: number): void {
+  if (ins.opKinds[0] === OpKind.Register) cpu.writeOp(ins, 0, ins.operandSize === 32 ? 32 : 16, cr0);
+  else cpu.writeSized(cpu.segmentOf(ins), cpu.effectiveAddress(ins), 16, cr0);
+}
+
+/** A guest descriptor as the shadow GDT holds it: code/data DPL 0 -> 1, limit clipped. */
+export function shadowDescriptor(lo: number, hi: number): [number, number] {
+  if ((hi & (1 << 12)) === 0 || (hi & (1 << 15)) === 0) return [lo, hi]; // system descriptor, or not present
+  if (((hi >>> 13) & 3) === 0) hi |= 1 << 13;
+  const code = (hi & (1 << 11)) !== 0;
+  const expandDown = !code && (hi & (1 << 10)) !== 0;
+  if (expandDown) return [lo, hi];
+  const base = ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) >>> 0;
+  const g = (hi & (1 << 23)) !== 0;
+  const raw = (lo & 0xffff) | (hi & 0xf0000);
+  const limit = g ? raw * 4096 + 4095 : raw;
+  if (base + limit <= SEGMENT_CLIP) return [lo, hi];
+  const max = base > SEGMENT_CLIP ? 0 : SEGMENT_CLIP - base;
+  const nraw = g ? Math.floor((max + 1) / 4096) - 1 : Math.min(max, 0xfffff);
+  const r = Math.max(0, nraw);
+  lo = (lo & ~0xffff) | (r & 0xffff);
+  hi = (hi & ~0xf0000) | (r & 0xf0000);
+  return [lo | 0, hi | 0];
+}
