@@ -90,13 +90,12 @@ const FAR_POINTER = /^L(ds|es|ss|fs|gs)_r(16|32)_m16(16|32)$/;
  * Selectors the far-pointer loads get, and what each does at CPL 3 on Linux (x86-64 kernel, 32-bit
  * process): 0x2b __USER_DS (and RPL 0-2, which DS/ES/FS/GS accept and SS refuses), null (SS
  * #GP(0); a later access through the register #GP(0)), 0x10/0x18 kernel code/data (DPL 0: #GP),
- * 0x43 the TSS (system: #GP), 0x83 past the GDT limit 0x7f, 0x07 the LDT (none: #GP).
- * __USER32_CS (0x23, readable code: DS/ES/FS/GS accept it, SS #GP) is left out for now: a
- * read-modify-write through it then faults on the write, and our ALU/shift handlers set the lazy
- * flags before writing, so the faulting instruction changes EFLAGS where the host's does not
- * (campaign seed 4242; the flags must be committed after the write).
+ * 0x43 the TSS (system: #GP), 0x83 past the GDT limit 0x7f, 0x07 the LDT (none: #GP), 0x23
+ * __USER32_CS (readable code: DS/ES/FS/GS accept it, SS #GP; a later read through the register
+ * works and a write or read-modify-write #GP(0)s, which must leave EFLAGS unchanged: runtime
+ * Cpu.readRmw32, campaign seed 4242).
  */
-export const FAR_SELECTORS: readonly number[] = [0x2b, 0x2b, 0x2b, 0x2b, 0x28, 0x29, 0x2a, 0x00, 0x03, 0x10, 0x1b, 0x43, 0x83, 0x07];
+export const FAR_SELECTORS: readonly number[] = [0x2b, 0x2b, 0x2b, 0x2b, 0x28, 0x29, 0x2a, 0x00, 0x03, 0x10, 0x1b, 0x23, 0x43, 0x83, 0x07];
 
 const FAULT_PROBES: readonly string[] = ['Int3', 'Ud2', 'Hlt'];
 

@@ -370,6 +370,41 @@ export class Cpu implements LazyState {
     return size === 32 ? this.read32(seg, off) : size === 16 ? this.read16(seg, off) : this.read8(seg, off);
   }
 
+  // Read-modify-write: the destination of ADD/OR/ADC/SBB/AND/SUB/XOR/INC/DEC/NEG/NOT m, the
+  // shifts and rotates (count 0 included), SHLD/SHRD, BTS/BTR/BTC, XADD, XCHG, CMPXCHG,
+  // CMPXCHG8B and ARPL is read with write intent, as the processor does: the segment is checked
+  // for writing and every page the access touches is translated for writing (#PF error code
+  // W = 1, SDM vol. 3A §4.7; dirty bits set, §4.8) before a byte is read. The write that follows
+  // makes the same checks and hits the TLB entries this filled, so it cannot fault: the
+  // instruction's flags, registers and memory change together or not at all, as faults are
+  // precise (§6.5).
+
+  readRmw8(seg: number, off: number): number {
+    return this.mem.read8(this.phys(this.linear(seg, off, 1, true), true));
+  }
+
+  readRmw16(seg: number, off: number): number {
+    const lin = this.linear(seg, off, 2, true);
+    if ((lin & 0xfff) <= 0xffe) return this.mem.read16(this.phys(lin, true));
+    const a = this.phys(lin, true), b = this.phys(lin + 1, true);
+    return this.mem.read8(a) | (this.mem.read8(b) << 8);
+  }
+
+  readRmw32(seg: number, off: number): number {
+    const lin = this.linear(seg, off, 4, true);
+    if ((lin & 0xfff) <= 0xffc) return this.mem.read32(this.phys(lin, true));
+    // Across a page: both pages checked for writing before either is read.
+    const first = 4096 - (lin & 0xfff);
+    const a = this.phys(lin, true), b = this.phys(lin + first, true);
+    let v = 0;
+    for (let i = 0; i < 4; i++) v |= this.mem.read8(i < first ? a + i : b + i - first) << (8 * i);
+    return v;
+  }
+
+  readRmwSized(seg: number, off: number, size: number): number {
+    return size === 32 ? this.readRmw32(seg, off) : size === 16 ? this.readRmw16(seg, off) : this.readRmw8(seg, off);
+  }
+
   writeSized(seg: number, off: number, size: number, v: number): void {
     if (size === 32) this.write32(seg, off, v);
     else if (size === 16) this.write16(seg, off, v);
@@ -397,6 +432,14 @@ export class Cpu implements LazyState {
     // Immediates: the decoder keeps sign-extended ones at their operand width already.
     if (k === OpKind.Immediate8_2nd) return ins.imm2;
     return ins.imm | 0;
+  }
+
+  /** readOp() of an operand the instruction then writes: a memory operand is read with write intent (readRmw32). */
+  readOpRmw(ins: Instruction, n: number, size: number): number {
+    const k = ins.opKinds[n]!;
+    if (k === OP_REGISTER) return this.readReg(ins.opRegs[n]!);
+    if (k === OP_MEMORY) return this.readRmwSized(this.segmentOf(ins), this.effectiveAddress(ins), size);
+    return this.readOp(ins, n, size);
   }
 
   writeOp(ins: Instruction, n: number, size: number, v: number): void {

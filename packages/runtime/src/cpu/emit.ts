@@ -121,6 +121,17 @@ export function readOp(ins: Instruction, n: number, size: number): string | unde
   return undefined;
 }
 
+/**
+ * Cpu.readOpRmw(ins, n, size): an operand the instruction then writes, a memory one read with
+ * write intent (Cpu.readRmw32), so that the write after the flag stores cannot fault.
+ */
+export function readOpRmw(ins: Instruction, n: number, size: number): string | undefined {
+  if (ins.opKinds[n] !== OpKind.Memory) return readOp(ins, n, size);
+  const a = accessor(size);
+  const s = memSeg(ins);
+  return a === undefined || s < 0 ? undefined : `cpu.readRmw${a}(${s}, m)`;
+}
+
 /** Cpu.writeOp(ins, n, size, v) for register and explicit memory operands (after memPrologue). */
 export function writeOp(ins: Instruction, n: number, size: number, v: string): string | undefined {
   const k = ins.opKinds[n]!;

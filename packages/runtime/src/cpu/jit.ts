@@ -144,8 +144,9 @@ function optimiseFlags(srcs: string[]): string[] {
     out[j] = src;
   }
   // Backwards: are the flags in cpu needed after instruction j (live)?
-  // A fault before the instruction's flag stores needs the flags from before it; one after them
-  // (the write of a read-modify-write) needs its own.
+  // A fault before the instruction's flag stores needs the flags from before it. The write of a
+  // read-modify-write after them cannot fault (its read had write intent: Cpu.readRmw32), but it
+  // can end the block (a code page, a device), which then needs the instruction's own flags.
   let live = true;
   for (let j = out.length - 1; j >= 0; j--) {
     const src = out[j]!;

@@ -5,17 +5,20 @@ import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
 import { OPSIZE } from '../handlers';
 import { LazyOp } from '../lazy-flags';
-import { all, lazy, lazyIncDec, memPrologue, readOp, writeOp, type Emitter } from '../emit';
+import { all, lazy, lazyIncDec, memPrologue, readOp, readOpRmw, writeOp, type Emitter } from '../emit';
 
 const mask = (size: number): number => (size === 32 ? -1 : (1 << size) - 1);
 
 type Binary = (cpu: Cpu, a: number, b: number, size: number) => number;
 
-/** dst = f(dst, src); `store` false for CMP and TEST. */
+/**
+ * dst = f(dst, src); `store` false for CMP and TEST. A stored destination is read with write
+ * intent (Cpu.readRmw32), so the write after the flags cannot fault.
+ */
 function binary(f: Binary, store = true): Handler {
   return (cpu: Cpu, ins: Instruction) => {
     const size = OPSIZE[ins.form]!;
-    const a = cpu.readOp(ins, 0, size);
+    const a = store ? cpu.readOpRmw(ins, 0, size) : cpu.readOp(ins, 0, size);
     const b = cpu.readOp(ins, 1, size);
     const r = f(cpu, a, b, size) & mask(size);
     if (store) cpu.writeOp(ins, 0, size, r);
@@ -45,7 +48,7 @@ const logic = (op: (a: number, b: number) => number): Binary => (cpu, a, b, size
 function unary(f: (cpu: Cpu, a: number, size: number) => number): Handler {
   return (cpu, ins) => {
     const size = OPSIZE[ins.form]!;
-    const r = f(cpu, cpu.readOp(ins, 0, size), size);
+    const r = f(cpu, cpu.readOpRmw(ins, 0, size), size);
     cpu.writeOp(ins, 0, size, r & mask(size));
   };
 }
@@ -58,8 +61,9 @@ const maskSrc = (size: number): string => (size === 32 ? 'x' : `(x & ${(1 << siz
 function binarySrc(body: (size: number) => string, store = true): Emitter {
   return (ins) => {
     const size = OPSIZE[ins.form]!;
-    return all(memPrologue(ins), `const a = ${readOp(ins, 0, size)}; const b = ${readOp(ins, 1, size)};`,
-      readOp(ins, 0, size) === undefined || readOp(ins, 1, size) === undefined ? undefined : body(size),
+    const a = store ? readOpRmw(ins, 0, size) : readOp(ins, 0, size), b = readOp(ins, 1, size);
+    return all(memPrologue(ins), `const a = ${a}; const b = ${b};`,
+      a === undefined || b === undefined ? undefined : body(size),
       store ? writeOp(ins, 0, size, maskSrc(size)) : '');
   };
 }
@@ -71,7 +75,7 @@ const carrySrc = (op: number, expr: string) => (size: number): string =>
 function unarySrc(body: (size: number) => string): Emitter {
   return (ins) => {
     const size = OPSIZE[ins.form]!;
-    const a = readOp(ins, 0, size);
+    const a = readOpRmw(ins, 0, size);
     return all(memPrologue(ins), a === undefined ? undefined : `const a = ${a};`, body(size), writeOp(ins, 0, size, maskSrc(size)));
   };
 }

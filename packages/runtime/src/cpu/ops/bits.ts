@@ -1,6 +1,7 @@
 // Bit operations and atomics: BT BTS BTR BTC, BSF BSR, XADD, CMPXCHG, CMPXCHG8B, SALC, XLAT
 // (SDM vol. 2, each instruction's page). LOCK needs nothing here: one CPU, and each handler's
-// read-modify-write is not interleaved with anything.
+// read-modify-write is not interleaved with anything. Every destination that is written is read
+// with write intent (Cpu.readRmw32): a fault happens before anything changes.
 import { OpKind, type Instruction } from '@ringshift/decoder';
 import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
@@ -32,13 +33,13 @@ function bitTest(op: BitOp | null): Handler {
       ea = ins.addressSize === 16 ? ea & 0xffff : ea | 0;
       const seg = cpu.segmentOf(ins);
       const bit = offset - unit * size;
-      const v = cpu.readSized(seg, ea, size);
+      const v = op ? cpu.readRmwSized(seg, ea, size) : cpu.readSized(seg, ea, size);
       cpu.setFlagBits(F.CF, (v >>> bit) & 1 ? F.CF : 0);
       if (op) cpu.writeSized(seg, ea, size, op(v, bit) & sizeMask(size));
       return;
     }
     const bit = offset & (size - 1);
-    const v = cpu.readOp(ins, 0, size);
+    const v = op ? cpu.readOpRmw(ins, 0, size) : cpu.readOp(ins, 0, size);
     cpu.setFlagBits(F.CF, (v >>> bit) & 1 ? F.CF : 0);
     if (op) cpu.writeOp(ins, 0, size, op(v, bit) & sizeMask(size));
   };
@@ -66,7 +67,7 @@ function bitScan(reverse: boolean): Handler {
 /** XADD: TEMP = SRC + DEST; SRC = DEST; DEST = TEMP, flags as ADD (SDM XADD). */
 const xadd: Handler = (cpu, ins) => {
   const size = OPSIZE[ins.form]!;
-  const d = cpu.readOp(ins, 0, size);
+  const d = cpu.readOpRmw(ins, 0, size);
   const s = cpu.readOp(ins, 1, size);
   const r = (d + s) | 0;
   if (ins.opKinds[0] === OpKind.Register) {
@@ -89,7 +90,7 @@ const xadd: Handler = (cpu, ins) => {
 const cmpxchg: Handler = (cpu, ins) => {
   const size = OPSIZE[ins.form]!;
   const m = sizeMask(size);
-  const d = cpu.readOp(ins, 0, size) & m;
+  const d = cpu.readOpRmw(ins, 0, size) & m;
   const acc = cpu.regs[0]! & m;
   const r = (acc - d) | 0;
   if (acc === d) {
@@ -108,7 +109,9 @@ const cmpxchg8b: Handler = (cpu, ins) => {
   if (ins.opKinds[0] !== OpKind.Memory) throw new Fault(Vector.UD);
   const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
   const hiEa = ins.addressSize === 16 ? (ea + 4) & 0xffff : (ea + 4) | 0;
-  const lo = cpu.read32(seg, ea), hi = cpu.read32(seg, hiEa);
+  // Both halves checked for writing before either is written: the instruction writes even when
+  // the compare fails.
+  const lo = cpu.readRmw32(seg, ea), hi = cpu.readRmw32(seg, hiEa);
   if (lo === cpu.regs[0] && hi === cpu.regs[2]) {
     cpu.write32(seg, ea, cpu.regs[3]!);
     cpu.write32(seg, hiEa, cpu.regs[1]!);

@@ -44,10 +44,11 @@ const lea: Handler = (cpu, ins) => {
   cpu.writeOp(ins, 0, size, cpu.effectiveAddress(ins));
 };
 
+/** XCHG: a memory operand is read with write intent (Cpu.readRmw32), so that neither write can fault once the other is done. */
 const xchg: Handler = (cpu, ins) => {
   const size = OPSIZE[ins.form]!;
-  const a = cpu.readOp(ins, 0, size);
-  const b = cpu.readOp(ins, 1, size);
+  const a = cpu.readOpRmw(ins, 0, size);
+  const b = cpu.readOpRmw(ins, 1, size);
   cpu.writeOp(ins, 0, size, b);
   cpu.writeOp(ins, 1, size, a);
 };

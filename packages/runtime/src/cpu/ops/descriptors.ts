@@ -198,9 +198,10 @@ const arpl: Handler = (cpu, ins) => {
     cpu.setFlag(F.ZF, raise);
     return;
   }
+  // A non-writable destination faults whether or not it would change (SDM ARPL, "Protected
+  // Mode Exceptions"): read with write intent.
   const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
-  cpu.linear(seg, ea, 2, true);
-  const v = cpu.read16(seg, ea);
+  const v = cpu.readRmw16(seg, ea);
   const raise = (v & 3) < src;
   if (raise) cpu.write16(seg, ea, (v & ~3) | src);
   cpu.setFlag(F.ZF, raise);

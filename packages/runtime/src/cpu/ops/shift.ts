@@ -1,10 +1,10 @@
 // Shifts and rotates: SHL/SAL SHR SAR ROL ROR RCL RCR (counts 1, CL, imm8) and SHLD SHRD
 // (SDM vol. 2 "SAL/SAR/SHL/SHR", "RCL/RCR/ROL/ROR", "SHLD", "SHRD").
 //
-// The count is masked to 5 bits; a masked count of 0 changes neither the operand nor any flag
-// (the operand is still read and, for memory, written back by the hardware: the write is
-// skipped here, which only matters for a read-only page, where the SDM's own pseudo-code also
-// skips it).
+// The count is masked to 5 bits; a masked count of 0 changes neither the operand nor any flag,
+// but a memory operand is still read with write intent and written back, as by the hardware
+// (writeBackUnchanged). Every memory destination is read with write intent (Cpu.readRmw32), so
+// the write after the flags cannot fault and a faulting shift changes nothing.
 //
 // Undefined flags, where the SDM leaves them to the implementation, get the values Intel P6-
 // and-later parts produce, as documented by Bochs (cpu/shift*.cc) and Sandpile:
@@ -22,7 +22,7 @@ import type { Cpu, Handler } from '../cpu';
 import * as F from '../eflags';
 import { OPSIZE } from '../handlers';
 import { sizeMask, szpOf } from './szp';
-import { all, memPrologue, readOp, registerHelper, writeOp, type Emitter } from '../emit';
+import { all, memPrologue, readOp, readOpRmw, registerHelper, writeOp, type Emitter } from '../emit';
 
 /** Forms whose count is the constant 1 (D0/D1): the decoder gives no immediate for them. */
 // Sized from FORMS, not OPSIZE: handlers.ts imports this module before OPSIZE exists.
@@ -52,7 +52,8 @@ type Shift = (cpu: Cpu, v: number, count: number, size: number) => number;
 /**
  * A masked count of 0 changes nothing, but a memory destination is still accessed for writing
  * (the host processor raises #GP for SAR [mem], 0 through a read-only data segment, where a
- * plain read would not fault): write the value back, so write faults happen as on hardware.
+ * plain read would not fault): the read with write intent has made those checks, and the value
+ * is written back unchanged.
  */
 function writeBackUnchanged(cpu: Cpu, ins: Instruction, size: number, v: number): void {
   if (ins.opKinds[0] !== OpKind.Register) cpu.writeOp(ins, 0, size, v);
@@ -62,7 +63,7 @@ function shiftHandler(op: Shift): Handler {
   return (cpu, ins) => {
     const size = OPSIZE[ins.form]!;
     const count = rawCount(cpu, ins, 1) & 0x1f;
-    const v = cpu.readOp(ins, 0, size) & sizeMask(size);
+    const v = cpu.readOpRmw(ins, 0, size) & sizeMask(size);
     if (count === 0) return writeBackUnchanged(cpu, ins, size, v);
     const r = op(cpu, v, count, size) & sizeMask(size);
     cpu.writeOp(ins, 0, size, r);
@@ -137,7 +138,7 @@ function doubleShift(left: boolean): Handler {
   return (cpu, ins) => {
     const size = OPSIZE[ins.form]!;
     const count = rawCount(cpu, ins, 2) & 0x1f;
-    const d = cpu.readOp(ins, 0, size) & sizeMask(size);
+    const d = cpu.readOpRmw(ins, 0, size) & sizeMask(size);
     const s = cpu.readOp(ins, 1, size) & sizeMask(size);
     if (count === 0) return writeBackUnchanged(cpu, ins, size, d);
     let r: number, cf: number;
@@ -175,7 +176,7 @@ function shiftSrc(name: string, op: Shift): Emitter {
   return (ins) => {
     const size = OPSIZE[ins.form]!;
     const mask = sizeMask(size);
-    const v = readOp(ins, 0, size);
+    const v = readOpRmw(ins, 0, size);
     const count = COUNT_ONE[ins.form] ? '1' : readOp(ins, 1, 8);
     if (v === undefined || count === undefined) return undefined;
     const back = ins.opKinds[0] !== OpKind.Register ? writeOp(ins, 0, size, 'v') : '';
