@@ -48,6 +48,9 @@ interface Row {
   rewritePerSecond: number;
   verifyMs: number;
   verified: boolean;
+  /** Bytes of the rewritten image, and its stub ranges (PT_LOADs and loader mappings, docs/patch-map.md). */
+  outBytes: number;
+  stubRanges: number;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -89,6 +92,8 @@ function measure(input: Input): Row {
     rewritePerSecond: Math.round(first.instructions / (w / 1000)),
     verifyMs: Math.round(v.ms * 10) / 10,
     verified: v.value.ok,
+    outBytes: out.image.length,
+    stubRanges: out.map.stubRanges.length,
   };
 }
 
@@ -126,9 +131,9 @@ const md = [
   `Machine: ${cpu}, ${cpus().length} cores, Node ${process.version}. Median of ${rounds} rounds (images under 1 MiB: ${rounds * 4}) after one warm-up; ` +
     'instructions = what discovery accepted as code; scan = readElf + discover + findSites; rewrite = rewriteImage (scan, plan, stubs, ELF out); verify = verifyImage against the original, once.',
   '',
-  '| image | select | bytes | instructions | sites | scan ms | scan | rewrite ms | rewrite | verify ms | verify |',
-  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-  ...rows.map((r) => `| ${r.name} | ${r.select} | ${r.bytes} | ${r.instructions} | ${r.sites} | ${r.scanMs} | ${M(r.scanPerSecond)} | ${r.rewriteMs} | ${M(r.rewritePerSecond)} | ${r.verifyMs} | ${r.verified ? 'ok' : 'VIOLATIONS'} |`),
+  '| image | select | bytes | instructions | sites | scan ms | scan | rewrite ms | rewrite | verify ms | verify | out bytes | stub ranges |',
+  '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|',
+  ...rows.map((r) => `| ${r.name} | ${r.select} | ${r.bytes} | ${r.instructions} | ${r.sites} | ${r.scanMs} | ${M(r.scanPerSecond)} | ${r.rewriteMs} | ${M(r.rewritePerSecond)} | ${r.verifyMs} | ${r.verified ? 'ok' : 'VIOLATIONS'} | ${r.outBytes} | ${r.stubRanges} |`),
   '',
   '### Coverage per tactic (share of sites)',
   '',

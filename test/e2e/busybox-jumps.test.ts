@@ -86,7 +86,7 @@ describe('busybox rewritten with --select jumps', () => {
       if (r.status !== 0) throw new Error(`ringshift rewrite failed (exit ${r.status}): ${r.stderr.trim()}`);
       rewriteJson = JSON.parse(r.stdout) as RewriteJson;
       chmodSync(rewritten, 0o755);
-    });
+    }, 300_000);
     afterAll(() => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
@@ -105,8 +105,9 @@ describe('busybox rewritten with --select jumps', () => {
       // With empty stubs a miss cannot trap (it would change the program): it is skipped.
       expect(j.tactics.trap).toBe(0);
       expect(j.misses.filter((m) => m.outcome === 'skipped')).toHaveLength(j.skipped);
-      // E9Patch patches every jump of /bin/bash with B1..T3; we require at least half here.
-      expect(j.patched / j.sites).toBeGreaterThan(0.5);
+      // E9Patch patches every jump of /bin/bash with B1..T3; with stub ranges anywhere in user
+      // space (the loader maps them) we patch about 94% (docs/tactics.md §Coverage).
+      expect(j.patched / j.sites).toBeGreaterThan(0.85);
     });
 
     it('is accepted by ringshift verify, against the original', () => {
@@ -132,6 +133,11 @@ describe('busybox rewritten with --select jumps', () => {
       { name: 'awk', args: ['awk', '-F,', 'NR>1 { t += $2 * $3 } END { printf "%.2f %d\\n", t, NR }', 'table.csv'] },
       { name: 'sh loop', args: ['sh', '-c', 'for i in 1 2 3; do echo $i; done; x=0; while [ $x -lt 50 ]; do x=$((x+7)); done; echo $x'] },
       { name: 'sh functions', args: ['sh', '-c', 'f() { case $1 in a*) echo A;; *) echo other;; esac; }; f apple; f pear; echo ${#PATH}'] },
+      { name: 'sh nested loops, arithmetic', args: ['sh', '-c', 's=0; i=0; while [ $i -lt 200 ]; do j=0; while [ $j -lt 5 ]; do s=$(( (s * 31 + i * j) % 1000003 )); j=$((j+1)); done; i=$((i+1)); done; echo $s; echo $(( 1 << 20 )) $(( -7 / 2 )) $(( 0x7fffffff + 1 ))'] },
+      { name: 'sort -t, -k2 -n -r', args: ['sort', '-t,', '-k2', '-n', '-r', 'table.csv'] },
+      { name: 'md5sum, several files', args: ['md5sum', 'numbers.txt', 'sub/deep.txt', 'words.txt'] },
+      { name: 'sha1sum, sha512sum', args: ['sh', '-c', 'sha1sum numbers.txt; sha512sum words.txt'] },
+      { name: 'awk loop, math', args: ['awk', 'BEGIN { for (i = 1; i <= 300; i++) s += i * i; printf "%d %.3f %s\\n", s, sqrt(s), substr("ringshift", 3, 4) }'] },
       { name: 'wc', args: ['wc'], input: '' },
       { name: 'tr', args: ['tr', 'a-z', 'A-Z'], input: 'the quick brown fox\n' },
       { name: 'uniq -c', args: ['uniq', '-c'], input: 'a\na\nb\nc\nc\nc\n' },

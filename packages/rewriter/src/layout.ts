@@ -3,8 +3,9 @@
 // Multiboot kernels: in the monitor's reserved hole at the top of the virtual address space,
 // like Xen's hypervisor hole, so that the guest's own mappings below it are untouched; the
 // physical pages come right after the image, where the monitor reserves them. Other ELF32
-// executables: just above the highest segment with a gap, where the Linux loader maps it like
-// any other PT_LOAD and where the heap (brk) then starts above it.
+// executables: the primary range just above the highest segment with a gap, where the Linux
+// loader maps it like any other PT_LOAD and where the heap (brk) then starts above it; punned
+// trampolines on any other free page of user space, mapped by the stub loader (stubs/loader.ts).
 import type { ElfImage } from './elf/read';
 import { RewriteInputError } from './errors';
 
@@ -14,8 +15,13 @@ export const HOLE_START = 0xffc00000;
 export const HOLE_END = 0xfffff000;
 /** Gap between a user executable's highest segment and its stub segment. */
 export const USER_GAP = 0x10000;
-/** Punned (B2/T1) trampolines must land within this many bytes of the stub code start. */
-export const PUN_WINDOW = 0x100000;
+/** User executables: punned (B2/T1) trampolines may go on any free page of [USER_LO, USER_HI). */
+export const USER_LO = 0x00010000;
+export const USER_HI = 0xf0000000;
+/** User executables: room for the sequential trampolines (B1, T2, T3) and the loader above the stub start. */
+export const USER_MAIN_SIZE = 0x1000000;
+/** User executables: kept free after USER_MAIN_SIZE for the heap (brk starts after the highest PT_LOAD). */
+export const BRK_MARGIN = 0x4000000;
 
 export const MULTIBOOT_MAGIC = 0x1badb002;
 /** Multiboot 1 §3.1.1: the header lies within the first 8192 bytes, 32-bit aligned. */
@@ -44,11 +50,16 @@ export function findMultibootHeader(file: Uint8Array): MultibootHeader | undefin
 
 export interface StubLayout {
   readonly kernel: boolean;
-  /** First address of the stub segment (the shared page when there is one). */
+  /** First address of the primary stub range (the shared page when there is one). */
   readonly stubVaddr: number;
   readonly stubPaddr: number;
-  /** Highest address (exclusive) the stub segment may reach. */
+  /** Highest address (exclusive) the sequential trampolines may reach. */
   readonly limit: number;
+  /** Where punned trampolines may go: [punLo, punHi) minus `reserved`. */
+  readonly punLo: number;
+  readonly punHi: number;
+  /** Address ranges [start, end) no trampoline may use: the image's pages and the brk margin. */
+  readonly reserved: readonly (readonly [number, number])[];
 }
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
@@ -70,10 +81,14 @@ export function planLayout(elf: ElfImage, file: Uint8Array): StubLayout {
       }
     }
     const physEnd = Math.max(...loads.map((s) => s.paddr + s.memsz));
-    return { kernel: true, stubVaddr: HOLE_START, stubPaddr: alignUp(physEnd, PAGE), limit: HOLE_END };
+    return { kernel: true, stubVaddr: HOLE_START, stubPaddr: alignUp(physEnd, PAGE), limit: HOLE_END, punLo: HOLE_START, punHi: HOLE_END, reserved: [] };
   }
   const end = Math.max(...loads.map((s) => s.vaddr + s.memsz));
   const v = alignUp(end, PAGE) + USER_GAP;
-  if (v + PUN_WINDOW >= 0xc0000000) throw new RewriteInputError('no room for the stub segment below 0xc0000000');
-  return { kernel: false, stubVaddr: v, stubPaddr: v, limit: 0xc0000000 };
+  if (v + USER_MAIN_SIZE + BRK_MARGIN >= USER_HI) throw new RewriteInputError(`no room for the stub segment and the heap below ${hex(USER_HI)}`);
+  const reserved: [number, number][] = loads.map((s) => [Math.floor(s.vaddr / PAGE) * PAGE, alignUp(s.vaddr + s.memsz, PAGE)]);
+  reserved.push([v + USER_MAIN_SIZE, v + USER_MAIN_SIZE + BRK_MARGIN]);
+  return { kernel: false, stubVaddr: v, stubPaddr: v, limit: v + USER_MAIN_SIZE, punLo: USER_LO, punHi: USER_HI, reserved };
 }
+
+const hex = (n: number): string => `0x${n.toString(16)}`;

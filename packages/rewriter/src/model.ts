@@ -109,7 +109,7 @@ export interface PatchedSite {
   readonly reason: SiteReason;
   readonly tactic: Tactic;
   readonly stub: StubKind;
-  /** Start of the site's code in the stub segment; 0 for 'trap'. */
+  /** Start of the site's code in a stub range; 0 for 'trap'. */
   readonly stubAddr: number;
   /**
    * Address of the escape instruction in the stub (the monitor identifies the site by it);
@@ -137,6 +137,27 @@ export interface Miss {
   readonly outcome: 'trap' | 'skipped';
 }
 
+/**
+ * One range of stub code (docs/patch-map.md §Stub range record): a PT_LOAD of the image, or pages the
+ * stub loader maps from the executable file at startup (user executables only).
+ */
+export interface StubRange {
+  readonly vaddr: number;
+  /** Physical address (PT_LOAD ranges; = vaddr for user executables). */
+  readonly paddr: number;
+  /** File offset of the range's bytes (loader ranges; 0 for PT_LOAD ranges, whose program header says). */
+  readonly offset: number;
+  /** Bytes, a multiple of 4 KiB for loader ranges. */
+  readonly size: number;
+  /** STUB_RANGE_* bits: exactly one of LOAD and LOADER. */
+  readonly flags: number;
+}
+
+/** The range is (inside) a PT_LOAD segment of the image. */
+export const STUB_RANGE_LOAD = 1 << 0;
+/** The stub loader maps the range from the executable file (mmap2 at `offset`, PROT_READ|PROT_EXEC). */
+export const STUB_RANGE_LOADER = 1 << 1;
+
 /** The contents of the `.ringshift.patchmap` section (docs/patch-map.md is its byte layout). */
 export interface PatchMap {
   readonly version: number;
@@ -144,18 +165,27 @@ export interface PatchMap {
   readonly originalSha256: string;
   /** The selection the image was rewritten with, as given (e.g. 'sensitive'). */
   readonly select: string;
-  /** The stub segment: virtual and physical start, and size in bytes. 0/0/0 when nothing was patched. */
+  /**
+   * The primary stub range (range 0: the PT_LOAD with the shared page and the loader): virtual
+   * and physical start, and size in bytes. 0/0/0 when nothing was patched.
+   */
   readonly stubVaddr: number;
   readonly stubPaddr: number;
   readonly stubSize: number;
-  /** The per-vCPU shared page (docs/patch-abi.md), inside the stub segment; 0 when none. */
+  /** The per-vCPU shared page (docs/patch-abi.md), inside stub range 0; 0 when none. */
   readonly sharedPage: number;
   /** Patch-map flags (PATCHMAP_FLAG_*). */
   readonly flags: number;
+  /** Every stub range, range 0 first (= stubVaddr/stubPaddr/stubSize), the others by vaddr. Empty when nothing was patched. */
+  readonly stubRanges: readonly StubRange[];
+  /** With PATCHMAP_FLAG_LOADER: the original e_entry, where the loader jumps; 0 otherwise. */
+  readonly originalEntry: number;
   readonly sites: readonly PatchedSite[];
 }
 
 /** Inline stubs address the shared page through DS with a zero base (the monitor checks DS loads). */
 export const PATCHMAP_FLAG_INLINE_FLAT_DS = 1 << 0;
-/** The image is a multiboot kernel: the stub segment lives in the monitor's reserved hole. */
+/** The image is a multiboot kernel: every stub range lives in the monitor's reserved hole. */
 export const PATCHMAP_FLAG_KERNEL = 1 << 1;
+/** e_entry is the stub loader (docs/patch-abi.md §Loader), which maps the LOADER ranges and jumps to originalEntry. */
+export const PATCHMAP_FLAG_LOADER = 1 << 2;

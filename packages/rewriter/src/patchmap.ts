@@ -7,7 +7,8 @@
 // Decoding is strict: a map that does not round-trip exactly (unknown codes, non-zero reserved
 // fields, trailing bytes) is refused, because the runtime trusts the map only after checking it
 // and a lenient reader would hide a corrupt or mismatched section.
-import type { PatchMap, PatchedSite, SiteReason, StubKind, Tactic } from './model';
+import type { PatchMap, PatchedSite, SiteReason, StubKind, StubRange, Tactic } from './model';
+import { PATCHMAP_FLAG_INLINE_FLAT_DS, PATCHMAP_FLAG_KERNEL, PATCHMAP_FLAG_LOADER, STUB_RANGE_LOAD, STUB_RANGE_LOADER } from './model';
 
 /** Thrown by decodePatchMap (and encodePatchMap for unencodable input); the message says what and where. */
 export class PatchMapError extends Error {
@@ -17,9 +18,12 @@ export class PatchMapError extends Error {
 /** 'RSPM' read as bytes 52 53 50 4D. */
 export const PATCHMAP_MAGIC = Uint8Array.from([0x52, 0x53, 0x50, 0x4d]);
 /** Bumped on any incompatible change of docs/patch-map.md. */
-export const PATCHMAP_VERSION = 1;
+export const PATCHMAP_VERSION = 2;
 /** Size of the fixed header (docs/patch-map.md §Header). */
 export const PATCHMAP_HEADER_SIZE = 80;
+/** Size of a stub range record (docs/patch-map.md §Stub range record). */
+export const PATCHMAP_RANGE_SIZE = 24;
+const KNOWN_FLAGS = PATCHMAP_FLAG_INLINE_FLAT_DS | PATCHMAP_FLAG_KERNEL | PATCHMAP_FLAG_LOADER;
 /** Size of the fixed part of a site record (docs/patch-map.md §Site record). */
 export const PATCHMAP_SITE_FIXED_SIZE = 32;
 /** Site record flag: PatchedSite.assumesNoInnerTargets. */
@@ -83,6 +87,39 @@ function siteRecordSize(s: PatchedSite): number {
   return pad4(PATCHMAP_SITE_FIXED_SIZE + s.original.length + s.displaced.length);
 }
 
+/**
+ * The rules on stub ranges both sides enforce (docs/patch-map.md §Stub range record): the header's
+ * stub fields are range 0's, a LOAD range 0, valid flags, order, LOADER ranges only with the flag.
+ */
+function checkRanges(m: Pick<PatchMap, 'stubVaddr' | 'stubPaddr' | 'stubSize' | 'flags' | 'originalEntry' | 'stubRanges'>, firstOffset: number): void {
+  const { flags } = m;
+  if (flags & ~KNOWN_FLAGS) throw new PatchMapError(`header: unknown flags ${hex((flags & ~KNOWN_FLAGS) >>> 0)}`);
+  if ((flags & PATCHMAP_FLAG_LOADER) === 0 && m.originalEntry !== 0) {
+    throw new PatchMapError(`header: original entry ${hex(m.originalEntry)} without the LOADER flag (must be 0)`);
+  }
+  if ((flags & PATCHMAP_FLAG_LOADER) !== 0 && (flags & PATCHMAP_FLAG_KERNEL) !== 0) {
+    throw new PatchMapError('header: the LOADER and KERNEL flags together (a kernel has no loader)');
+  }
+  m.stubRanges.forEach((r, i) => {
+    const what = `stub range ${i} at offset ${firstOffset + i * PATCHMAP_RANGE_SIZE}`;
+    if (r.flags !== STUB_RANGE_LOAD && r.flags !== STUB_RANGE_LOADER) {
+      throw new PatchMapError(`${what}: flags ${hex(r.flags)}, expected exactly one of LOAD (1) and LOADER (2)`);
+    }
+    if (r.size === 0) throw new PatchMapError(`${what}: size 0`);
+    if (r.flags === STUB_RANGE_LOAD && r.offset !== 0) throw new PatchMapError(`${what}: a LOAD range has file offset ${hex(r.offset)}, must be 0`);
+    if (r.flags === STUB_RANGE_LOADER && (flags & PATCHMAP_FLAG_LOADER) === 0) {
+      throw new PatchMapError(`${what}: a LOADER range in a map without the LOADER flag`);
+    }
+    if (r.vaddr + r.size > 2 ** 32) throw new PatchMapError(`${what}: [${hex(r.vaddr)}, +${hex(r.size)}) wraps around 2^32`);
+    if (i >= 2 && r.vaddr <= m.stubRanges[i - 1]!.vaddr) throw new PatchMapError(`${what}: ranges after range 0 must be in ascending vaddr order`);
+  });
+  const r0 = m.stubRanges[0];
+  if (r0 ? r0.vaddr !== m.stubVaddr || r0.paddr !== m.stubPaddr || r0.size !== m.stubSize || r0.flags !== STUB_RANGE_LOAD
+    : m.stubVaddr !== 0 || m.stubPaddr !== 0 || m.stubSize !== 0) {
+    throw new PatchMapError(`header: stub vaddr/paddr/size ${hex(m.stubVaddr)}/${hex(m.stubPaddr)}/${hex(m.stubSize)} are not those of range 0 (a LOAD range), or not 0 without ranges`);
+  }
+}
+
 /** Encodes a patch map as docs/patch-map.md describes. Throws PatchMapError for values the format cannot hold. */
 export function encodePatchMap(map: PatchMap): Uint8Array {
   if (map.version !== PATCHMAP_VERSION) {
@@ -97,7 +134,14 @@ export function encodePatchMap(map: PatchMap): Uint8Array {
   ] as const) {
     if (!isU32(v)) throw new PatchMapError(`${k} ${String(v)} is not a 32-bit unsigned number`);
   }
-  let size = PATCHMAP_HEADER_SIZE + pad4(select.length);
+  if (!isU32(map.originalEntry)) throw new PatchMapError(`originalEntry ${String(map.originalEntry)} is not a 32-bit unsigned number`);
+  map.stubRanges.forEach((r, i) => {
+    for (const [k, v] of [['vaddr', r.vaddr], ['paddr', r.paddr], ['offset', r.offset], ['size', r.size], ['flags', r.flags]] as const) {
+      if (!isU32(v)) throw new PatchMapError(`stub range ${i}: ${k} ${String(v)} is not a 32-bit unsigned number`);
+    }
+  });
+  checkRanges(map, PATCHMAP_HEADER_SIZE + pad4(select.length));
+  let size = PATCHMAP_HEADER_SIZE + pad4(select.length) + map.stubRanges.length * PATCHMAP_RANGE_SIZE;
   for (const s of map.sites) size += siteRecordSize(s);
 
   const out = new Uint8Array(size);
@@ -115,10 +159,20 @@ export function encodePatchMap(map: PatchMap): Uint8Array {
   dv.setUint16(36, select.length, true);
   // 38..39 reserved (0)
   out.set(sha, 40);
-  // 72..79 reserved (0)
+  dv.setUint32(72, map.stubRanges.length, true);
+  dv.setUint32(76, map.originalEntry, true);
   out.set(select, PATCHMAP_HEADER_SIZE);
 
   let at = PATCHMAP_HEADER_SIZE + pad4(select.length);
+  for (const r of map.stubRanges) {
+    dv.setUint32(at, r.vaddr, true);
+    dv.setUint32(at + 4, r.paddr, true);
+    dv.setUint32(at + 8, r.offset, true);
+    dv.setUint32(at + 12, r.size, true);
+    dv.setUint32(at + 16, r.flags, true);
+    // 20..23 reserved (0)
+    at += PATCHMAP_RANGE_SIZE;
+  }
   map.sites.forEach((s, i) => {
     const what = `site ${i} (${hex(s.addr)})`;
     for (const [k, v] of [
@@ -190,13 +244,31 @@ export function decodePatchMap(bytes: Uint8Array): PatchMap {
     }
   };
   zero(38, 40, 'header');
-  zero(72, 80, 'header');
+  const flags = dv.getUint32(12, true);
   const count = dv.getUint32(32, true);
   const selectLen = dv.getUint16(36, true);
+  const rangeCount = dv.getUint32(72, true);
+  const originalEntry = dv.getUint32(76, true);
   let at = headerSize + pad4(selectLen);
   if (at > total) throw new PatchMapError(`truncated patch map: the ${selectLen}-byte select string runs past the end`);
   const select = utf8Decode(bytes.subarray(headerSize, headerSize + selectLen));
   zero(headerSize + selectLen, at, 'select string padding');
+
+  if (rangeCount > (total - at) / PATCHMAP_RANGE_SIZE) {
+    throw new PatchMapError(`truncated patch map: ${rangeCount} stub ranges announced, the section has room for ${Math.floor((total - at) / PATCHMAP_RANGE_SIZE)}`);
+  }
+  const stubRanges: StubRange[] = [];
+  for (let i = 0; i < rangeCount; i++) {
+    const r: StubRange = {
+      vaddr: dv.getUint32(at, true), paddr: dv.getUint32(at + 4, true), offset: dv.getUint32(at + 8, true),
+      size: dv.getUint32(at + 12, true), flags: dv.getUint32(at + 16, true),
+    };
+    zero(at + 20, at + 24, `stub range ${i} at offset ${at}`);
+    stubRanges.push(r);
+    at += PATCHMAP_RANGE_SIZE;
+  }
+  const stubVaddr = dv.getUint32(16, true), stubPaddr = dv.getUint32(20, true), stubSize = dv.getUint32(24, true);
+  checkRanges({ stubVaddr, stubPaddr, stubSize, flags, originalEntry, stubRanges }, headerSize + pad4(selectLen));
 
   const sites: PatchedSite[] = [];
   for (let i = 0; i < count; i++) {
@@ -215,8 +287,8 @@ export function decodePatchMap(bytes: Uint8Array): PatchMap {
     if (!reason) throw new PatchMapError(`${what}: unknown reason code ${bytes[at + 8]}`);
     if (!tactic) throw new PatchMapError(`${what}: unknown tactic code ${bytes[at + 9]}`);
     if (!stub) throw new PatchMapError(`${what}: unknown stub kind code ${bytes[at + 10]}`);
-    const flags = bytes[at + 11]!;
-    if (flags & ~PATCHMAP_SITE_ASSUMES_NO_INNER_TARGETS) throw new PatchMapError(`${what}: unknown site flags ${hex(flags)}`);
+    const siteFlags = bytes[at + 11]!;
+    if (siteFlags & ~PATCHMAP_SITE_ASSUMES_NO_INNER_TARGETS) throw new PatchMapError(`${what}: unknown site flags ${hex(siteFlags)}`);
     zero(at + 30, at + 32, what);
     zero(at + PATCHMAP_SITE_FIXED_SIZE + origLen + dispLen, at + size, `${what} padding`);
     sites.push({
@@ -231,7 +303,7 @@ export function decodePatchMap(bytes: Uint8Array): PatchMap {
       patchStart: dv.getUint32(at + 20, true),
       displaced: bytes.slice(at + 32 + origLen, at + 32 + origLen + dispLen),
       resume: dv.getUint32(at + 24, true),
-      assumesNoInnerTargets: (flags & PATCHMAP_SITE_ASSUMES_NO_INNER_TARGETS) !== 0,
+      assumesNoInnerTargets: (siteFlags & PATCHMAP_SITE_ASSUMES_NO_INNER_TARGETS) !== 0,
     });
     at += size;
   }
@@ -242,11 +314,13 @@ export function decodePatchMap(bytes: Uint8Array): PatchMap {
     version,
     originalSha256: sha,
     select,
-    stubVaddr: dv.getUint32(16, true),
-    stubPaddr: dv.getUint32(20, true),
-    stubSize: dv.getUint32(24, true),
+    stubVaddr,
+    stubPaddr,
+    stubSize,
     sharedPage: dv.getUint32(28, true),
-    flags: dv.getUint32(12, true),
+    flags,
+    stubRanges,
+    originalEntry,
     sites,
   };
 }

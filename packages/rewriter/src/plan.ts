@@ -1,7 +1,9 @@
 // The patch plan: a tactic per site, tried in E9Patch's order of preference (docs/tactics.md):
 // B1, B2, T1, T2, T3, then the trap fallback. Sites are taken in address order; a site that an
-// earlier patch group already covers (a T2 run through `pushf; cli`) is done. Every failure is
-// kept with its reason, so a site that ends up trapped or skipped says why each tactic failed.
+// earlier patch group already covers (a T2 run through `pushf; cli`) is done. A short site for
+// which no tactic applies first settles the sites its punned jump would overlap and tries again
+// (their bytes are then final). Every failure is kept with its reason, so a site that ends up
+// trapped or skipped says why each tactic failed.
 import type { Miss, PatchedSite, Site, Tactic } from './model';
 import { tryB1 } from './tactics/b1';
 import { tryB2 } from './tactics/b2';
@@ -29,6 +31,9 @@ export interface Plan {
   readonly writes: { addr: number; bytes: Uint8Array }[];
 }
 
+/** How many following sites deep a site may settle before retrying (a chain of short jumps). */
+export const SETTLE_DEPTH = 8;
+
 const slice = (ctx: PlanContext, start: number, end: number): Uint8Array => Uint8Array.from(ctx.read(start, end - start) ?? []);
 
 export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: ReadonlySet<Tactic>): Plan {
@@ -38,19 +43,40 @@ export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: Re
   const writes: { addr: number; bytes: Uint8Array }[] = [];
   const done = new Set<number>();
   const ordered = [...sites].sort((a, b) => a.addr - b.addr);
-  for (const site of ordered) {
-    if (done.has(site.addr)) continue;
-    const tried: { tactic: Tactic; why: string }[] = [];
-    let patch: Patch | undefined;
+  const tryAll = (site: Site, tried: { tactic: Tactic; why: string }[]): Patch | undefined => {
     for (const t of TACTIC_ORDER) {
       if (restrict && !restrict.has(t.tactic)) continue;
       const r = t.run(ctx, site);
-      if (typeof r === 'string') {
-        tried.push({ tactic: t.tactic, why: r });
-        continue;
+      if (typeof r !== 'string') return r;
+      tried.push({ tactic: t.tactic, why: r });
+    }
+    return undefined;
+  };
+  const settle = (site: Site): void => {
+    done.add(site.addr);
+    for (let a = site.addr; a < site.addr + site.length; a++) ctx.settled.add(a);
+  };
+  const processSite = (site: Site, depth: number): void => {
+    if (done.has(site.addr)) return;
+    let tried: { tactic: Tactic; why: string }[] = [];
+    let patch = tryAll(site, tried);
+    if (!patch && site.length < 5 && depth < SETTLE_DEPTH) {
+      // A punned jump's fixed bytes may be a following site's, which must stay patchable: settle
+      // that site first (E9Patch patches in reverse address order for this reason), then its
+      // bytes are final and the pun may use them. Only when nothing applied, so that sites that
+      // were patched in address order (and T2 groups like `pushf; cli`) stay as they were.
+      let settled = false;
+      for (let a = site.addr + site.length; a < site.addr + 5; a++) {
+        const n = ctx.sites.get(a);
+        if (n && !done.has(n.addr)) {
+          processSite(n, depth + 1);
+          settled = true;
+        }
       }
-      patch = r;
-      break;
+      if (settled) {
+        tried = [];
+        patch = tryAll(site, tried);
+      }
     }
     if (patch) {
       ctx.apply(patch);
@@ -58,31 +84,36 @@ export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: Re
       writes.push(...patch.writes);
       const displaced = slice(ctx, patch.patchStart, patch.patchEnd);
       for (const s of patch.sites) {
-        done.add(s.site.addr);
+        settle(s.site);
         records.push({
           addr: s.site.addr, original: slice(ctx, s.site.addr, s.site.addr + s.site.length), formId: s.site.formId,
           reason: s.site.reason, tactic: patch.tactic, stub: s.stub, stubAddr: s.stubAddr, escapeAddr: s.escapeAddr,
           patchStart: patch.patchStart, displaced, resume: patch.resume, assumesNoInnerTargets: patch.assumesNoInnerTargets,
         });
       }
-      continue;
+      return;
     }
-    done.add(site.addr);
+    settle(site);
     const fb = trap(ctx, site);
     if (typeof fb === 'string') {
       tried.push({ tactic: 'trap', why: fb });
       misses.push({ addr: site.addr, formId: site.formId, text: site.text, tried, outcome: 'skipped' });
-      continue;
+      return;
     }
     misses.push({ addr: site.addr, formId: site.formId, text: site.text, tried, outcome: 'trap' });
     for (let a = site.addr; a < site.addr + site.length; a++) ctx.claimed.add(a);
-    if (fb.write) writes.push({ addr: site.addr, bytes: fb.write });
+    if (fb.write) {
+      writes.push({ addr: site.addr, bytes: fb.write });
+      ctx.record([{ addr: site.addr, bytes: fb.write }]);
+    }
     records.push({
       addr: site.addr, original: slice(ctx, site.addr, site.addr + site.length), formId: site.formId, reason: site.reason,
       tactic: 'trap', stub: 'trap', stubAddr: 0, escapeAddr: 0, patchStart: site.addr,
       displaced: fb.write ? slice(ctx, site.addr, site.addr + 1) : new Uint8Array(0), resume: 0, assumesNoInnerTargets: false,
     });
-  }
+  };
+  for (const site of ordered) processSite(site, 0);
   records.sort((a, b) => a.addr - b.addr);
+  misses.sort((a, b) => a.addr - b.addr);
   return { patches, records, misses, writes };
 }

@@ -1,12 +1,15 @@
 // `ringshift rewrite`'s core: ELF bytes in, patched ELF bytes + patch map + report out.
 //
 //   readElf -> discover -> findSites -> planLayout -> makePlan (a tactic per site)
-//   -> patched copies of the original PT_LOAD segments + one stub segment -> writeElf32
+//   -> patched copies of the original PT_LOAD segments + stub ranges (ranges.ts) -> writeElf32
 //
-// The stub segment is one PT_LOAD: the shared page first (when any stub is inline or escapes),
-// then the trampolines; punned (B2/T1) trampolines sit at the addresses their jumps fix, inside
-// the same segment, with INT3 filler between. It is RWX when it holds the shared page (one
-// segment keeps the map's [stubVaddr, stubVaddr + stubSize) one loadable range), RX otherwise.
+// The stub code lies in stub ranges (ranges.ts, docs/patch-map.md §Stub range record). Range 0
+// is a PT_LOAD: the shared page first (when any stub is inline or escapes), then the sequential
+// trampolines; it is RWX when it holds the shared page, RX otherwise. Punned (B2/T1) trampolines
+// sit at the addresses their jumps fix: in a kernel, in more small PT_LOADs in the monitor's
+// hole; in a user executable, on pages the stub loader (stubs/loader.ts, the new e_entry, at the
+// end of range 0) maps from the file, several virtual pages sharing one file page when their
+// bytes do not collide.
 // Output is a pure function of the input bytes and options: sites are planned in address order,
 // allocation is first-fit from fixed starting points, and nothing depends on iteration order of
 // hash containers or on time.
@@ -17,15 +20,16 @@ import { writeElf32 } from './elf/write';
 import type { ElfWriteSection, ElfWriteSegment, ElfWriteSymbol } from './elf/write';
 import { checkRewritable, discover } from './discover';
 import { RewriteInputError } from './errors';
-import { PAGE, findMultibootHeader, planLayout } from './layout';
+import { PAGE, USER_MAIN_SIZE, findMultibootHeader, planLayout } from './layout';
 import type { Discovery, Miss, PatchMap, Site, StubKind, Tactic } from './model';
-import { PATCHMAP_FLAG_INLINE_FLAT_DS, PATCHMAP_FLAG_KERNEL } from './model';
+import { PATCHMAP_FLAG_INLINE_FLAT_DS, PATCHMAP_FLAG_KERNEL, PATCHMAP_FLAG_LOADER, STUB_RANGE_LOAD, STUB_RANGE_LOADER } from './model';
+import { LOADER_PAGES_SECTION, kernelRanges, userRanges, withLoader } from './ranges';
 import { PATCHMAP_VERSION, encodePatchMap } from './patchmap';
 import { makePlan } from './plan';
 import { sha256Hex } from './sha256';
 import { findSites } from './sites';
 import { sharedPageImage } from './stubs/shared';
-import { INT3, PlanContext, StubSpace } from './tactics/context';
+import { PlanContext, StubSpace } from './tactics/context';
 import { PATCHMAP_SECTION_NAME } from './verify';
 
 /** docs/patch-map.md: the section verify.ts and the runtime read. */
@@ -64,7 +68,10 @@ export interface RewriteReport {
     readonly jumpTargets: number;
     readonly indirectTransfers: number;
   };
+  /** The primary stub range (range 0). */
   readonly stubSegment: { readonly vaddr: number; readonly paddr: number; readonly size: number; readonly sharedPage: number };
+  /** Number of stub ranges (PT_LOADs and loader mappings). */
+  readonly stubRanges: number;
   /** Things of the input the output does not keep (program headers the writer does not write, ...). */
   readonly warnings: readonly string[];
 }
@@ -92,20 +99,19 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
   const needShared = sites.some((s) => s.reason !== 'jumps');
   const sharedPage = needShared ? layout.stubVaddr : 0;
   const codeStart = layout.stubVaddr + (needShared ? PAGE : 0);
-  const space = new StubSpace(codeStart, layout.limit);
+  const space = new StubSpace(codeStart, layout.limit, layout.punLo, layout.punHi, layout.reserved, !layout.kernel);
   const ctx = new PlanContext(elf, discovery, sites, space, needShared && options.inline !== false ? sharedPage : undefined, layout.kernel);
   const plan = makePlan(ctx, sites, options.tactics ? new Set(options.tactics) : undefined);
 
-  // The stub segment.
+  // The stub ranges (docs/patch-map.md §Stub range record).
   const hasCode = plan.patches.length > 0;
-  const segEnd = hasCode ? space.end : layout.stubVaddr;
-  const stubSize = hasCode ? segEnd - layout.stubVaddr : 0;
-  const stubBytes = new Uint8Array(stubSize).fill(INT3);
-  if (hasCode && needShared) {
-    stubBytes.fill(0, 0, PAGE);
-    stubBytes.set(sharedPageImage(), 0);
-  }
-  for (const p of plan.patches) stubBytes.set(p.trampoline!.bytes, p.trampoline!.addr - layout.stubVaddr);
+  const trampolines = plan.patches.map((p) => p.trampoline!);
+  const shared = hasCode && needShared ? sharedPageImage() : undefined;
+  const stubs = !hasCode
+    ? undefined
+    : layout.kernel
+      ? kernelRanges(trampolines, layout.stubVaddr, layout.stubPaddr, shared)
+      : userRanges(trampolines, layout.stubVaddr, layout.stubVaddr + USER_MAIN_SIZE, space.end, shared);
 
   // Patched copies of the original loadable segments.
   const segments: ElfWriteSegment[] = [];
@@ -125,10 +131,8 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
       carried.push(s);
     }
   }
-  if (hasCode) {
-    segments.push({
-      vaddr: layout.stubVaddr, paddr: layout.stubPaddr, flags: PF_R | PF_X | (needShared ? PF_W : 0), bytes: stubBytes, align: PAGE,
-    });
+  for (const r of stubs?.loads ?? []) {
+    segments.push({ vaddr: r.vaddr, paddr: r.paddr, flags: PF_R | PF_X | (r.vaddr === sharedPage && shared ? PF_W : 0), bytes: r.bytes, align: PAGE });
   }
 
   const stubCount: Record<StubKind, number> = { inline: 0, escape: 0, empty: 0, trap: 0 };
@@ -137,28 +141,52 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
     stubCount[r.stub]++;
     tacticCount[r.tactic]++;
   }
-  const map: PatchMap = {
+  const loader = stubs?.loader;
+  const primary = stubs?.loads[0];
+  const originalSha256 = sha256Hex(bytes);
+  const mapFor = (blobOffset: number): PatchMap => ({
     version: PATCHMAP_VERSION,
-    originalSha256: sha256Hex(bytes),
+    originalSha256,
     select,
-    stubVaddr: hasCode ? layout.stubVaddr : 0,
-    stubPaddr: hasCode ? layout.stubPaddr : 0,
-    stubSize,
+    stubVaddr: primary?.vaddr ?? 0,
+    stubPaddr: primary?.paddr ?? 0,
+    stubSize: primary?.bytes.length ?? 0,
     sharedPage: hasCode ? sharedPage : 0,
-    flags: (layout.kernel ? PATCHMAP_FLAG_KERNEL : 0) | (stubCount.inline > 0 ? PATCHMAP_FLAG_INLINE_FLAT_DS : 0),
+    flags: (layout.kernel ? PATCHMAP_FLAG_KERNEL : 0) | (stubCount.inline > 0 ? PATCHMAP_FLAG_INLINE_FLAT_DS : 0) | (loader ? PATCHMAP_FLAG_LOADER : 0),
+    stubRanges: [
+      ...(stubs?.loads ?? []).map((r) => ({ vaddr: r.vaddr, paddr: r.paddr, offset: 0, size: r.bytes.length, flags: STUB_RANGE_LOAD })),
+      ...(loader?.mappings ?? []).map((m) => ({ vaddr: m.vaddr, paddr: m.vaddr, offset: blobOffset + m.offset, size: m.size, flags: STUB_RANGE_LOADER })),
+    ],
+    originalEntry: loader ? elf.entry : 0,
     sites: plan.records,
-  };
-  const mapBytes = encodePatchMap(map);
+  });
 
   const { sections, symbols } = carrySections(elf, segments, warnings);
-  if (hasCode && segEnd > codeStart) sections.push({ name: STUBS_SECTION, addr: codeStart, size: segEnd - codeStart, flags: 'ax', align: 1 });
-  sections.push({ name: PATCHMAP_SECTION, addr: 0, bytes: mapBytes, align: 4 });
+  if (primary && primary.codeEnd > codeStart) sections.push({ name: STUBS_SECTION, addr: codeStart, size: primary.codeEnd - codeStart, flags: 'ax', align: 1 });
   const gnuStack = elf.segments.find((s) => s.type === 'gnu_stack');
-  const written = writeElf32({
-    type: 'exec', machine: 'i386', entry: elf.entry, segments, sections, symbols,
-    ...(gnuStack ? { stack: gnuStack.flags & PF_X ? ('rwx' as const) : ('rw' as const) } : {}),
-  });
-  const image = appendProgramHeaders(written, carried, warnings);
+  // With a loader, the file offsets of the loader pages go into the loader's table and the map;
+  // they are known once the file is laid out, and writing again with them changes no size.
+  const build = (blobOffset: number): { image: Uint8Array; map: PatchMap } => {
+    const map = mapFor(blobOffset);
+    const segs = segments.map((g) => (loader && g.vaddr === primary!.vaddr ? { ...g, bytes: withLoader(primary!.bytes, primary!.vaddr, loader, elf.entry, blobOffset) } : g));
+    const secs: ElfWriteSection[] = [...sections, { name: PATCHMAP_SECTION, addr: 0, bytes: encodePatchMap(map), align: 4 }];
+    if (loader) secs.push({ name: LOADER_PAGES_SECTION, addr: 0, bytes: loader.pages, align: PAGE });
+    const written = writeElf32({
+      type: 'exec', machine: 'i386', entry: loader ? loader.at : elf.entry, segments: segs, sections: secs, symbols,
+      ...(gnuStack ? { stack: gnuStack.flags & PF_X ? ('rwx' as const) : ('rw' as const) } : {}),
+    });
+    return { image: appendProgramHeaders(written, carried, warnings), map };
+  };
+  let { image, map } = build(0);
+  if (loader) {
+    const warned = warnings.length;
+    const off = readElf(image).sections.find((x) => x.name === LOADER_PAGES_SECTION)!.offset;
+    ({ image, map } = build(off));
+    warnings.length = warned;
+    if (readElf(image).sections.find((x) => x.name === LOADER_PAGES_SECTION)!.offset !== off) {
+      throw new Error('internal error: the loader pages moved when their offsets were filled in');
+    }
+  }
 
   const before = findMultibootHeader(bytes);
   if (before) {
@@ -183,7 +211,8 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
       instructions: discovery.instructions.length, codeBytes, dataBytes, unknownBytes,
       jumpTargets: discovery.jumpTargets.size, indirectTransfers: discovery.indirectTransfers.length,
     },
-    stubSegment: { vaddr: map.stubVaddr, paddr: map.stubPaddr, size: stubSize, sharedPage: map.sharedPage },
+    stubSegment: { vaddr: map.stubVaddr, paddr: map.stubPaddr, size: map.stubSize, sharedPage: map.sharedPage },
+    stubRanges: map.stubRanges.length,
     warnings,
   };
   return { image, map, report };
@@ -240,7 +269,7 @@ function appendProgramHeaders(image: Uint8Array, extra: readonly ElfSegment[], w
 }
 
 const SECTION_TYPE_NUMBERS = new Map(Object.entries(SECTION_TYPES).map(([n, name]) => [name, Number(n)]));
-const WRITER_MAKES = new Set(['.symtab', '.strtab', '.shstrtab', PATCHMAP_SECTION, STUBS_SECTION]);
+const WRITER_MAKES = new Set(['.symtab', '.strtab', '.shstrtab', PATCHMAP_SECTION, STUBS_SECTION, LOADER_PAGES_SECTION]);
 
 /** The original sections and symbols, in the writer's terms; what cannot be carried is a warning. */
 function carrySections(elf: ElfImage, segments: readonly ElfWriteSegment[], warnings: string[]): { sections: ElfWriteSection[]; symbols: ElfWriteSymbol[] } {

@@ -4,18 +4,20 @@
 // stubs with the decoder, and re-discovers jump targets by its own small recursive traversal
 // (not discover.ts, so a discovery bug cannot hide itself). What it checks, per violation kind:
 //
-//   patchmap       the `.ringshift.patchmap` section is missing, does not decode, or its header
-//                  disagrees with the image (stub segment not loaded where the map says)
+//   patchmap       the `.ringshift.patchmap` section is missing, does not decode, or its stub
+//                  ranges disagree with the image (a LOAD range not in an executable PT_LOAD at
+//                  its paddr, a LOADER range not whole file pages in user space, or overlapping
+//                  a segment or another range)
 //   site-bytes     a site's bytes in the patched image are not what its tactic writes: the
 //                  jump(s) from the site do not reach stubAddr, a trap site is neither unchanged
 //                  nor INT3, a byte of the overwritten run is neither jump nor INT3 filler
 //   site-record    a site record is inconsistent in itself: original bytes that do not decode to
 //                  the recorded form with the recorded length, displaced bytes that do not hold
 //                  the original at addr - patchStart, a resume other than the end of the run,
-//                  overlapping runs, a stub address outside the stub segment
+//                  overlapping runs, a stub address outside every stub range
 //   displaced      (with the original) the recorded original/displaced bytes are not the original
 //                  image's bytes at that address
-//   stub           the stub cannot be walked: undecodable bytes, falls out of the stub segment,
+//   stub           the stub cannot be walked: undecodable bytes, falls out of the stub ranges,
 //                  an escape that is not `int 0x81`, an inline stub that is not the documented
 //                  listing for its form, a site of a T2 group whose stub is not on the way
 //   resume         no path through the stub jumps back to resume, or its jump back goes elsewhere
@@ -26,7 +28,10 @@
 //   sha256         (with the original) the map's SHA-256 is not the original image's
 //   changed-byte   (with the original) a byte outside the patched runs differs
 //   segment        (with the original) an original segment is gone or moved (vaddr, paddr,
-//                  flags, sizes), or the stub segment overlaps one; the entry point changed
+//                  flags, sizes), or a stub range overlaps one; the entry point changed (or,
+//                  with the loader, the original entry in the map is not the original's)
+//   loader         the map says e_entry is the stub loader, and the bytes there are not the
+//                  loader for the map's LOADER ranges and original entry
 //   multiboot      (with the original) the original had a valid multiboot header, the patched
 //                  image has none, or it has other flags
 //
@@ -35,8 +40,11 @@
 import { Decoder, Instruction, OpKind, classOf, formName, mnemonicOf } from '@ringshift/decoder';
 import type { ElfImage, ElfSegment } from './elf/read';
 import { readElf } from './elf/read';
-import { PF_X } from './elf/constants';
+import { PF_R, PF_X } from './elf/constants';
+import { HOLE_END, HOLE_START, PAGE, USER_HI, USER_LO } from './layout';
 import type { PatchMap, PatchedSite } from './model';
+import { PATCHMAP_FLAG_KERNEL, PATCHMAP_FLAG_LOADER, STUB_RANGE_LOAD, STUB_RANGE_LOADER } from './model';
+import { loaderImage } from './stubs/loader';
 import { PatchMapError, decodePatchMap } from './patchmap';
 import { sha256Hex } from './sha256';
 import { INLINE_FORMS, inlineFormOf, inlineStub } from './stubs/inline';
@@ -56,6 +64,7 @@ export type ViolationKind =
   | 'sha256'
   | 'changed-byte'
   | 'segment'
+  | 'loader'
   | 'multiboot';
 
 export interface Violation {
@@ -118,14 +127,21 @@ const MAX_HOPS = 4;
 /** The loaded image by virtual address: PT_LOAD file bytes, zero up to p_memsz. */
 class Memory {
   readonly loads: ElfSegment[];
-  constructor(elf: ElfImage) {
-    this.loads = elf.segments.filter((s) => s.type === 'load' && s.memsz > 0).sort((a, b) => a.vaddr - b.vaddr);
+  /** `extra`: the loader ranges, as segments over the file bytes they map. */
+  constructor(elf: ElfImage, extra: readonly ElfSegment[] = []) {
+    this.loads = [...elf.segments.filter((s) => s.type === 'load' && s.memsz > 0), ...extra].sort((a, b) => a.vaddr - b.vaddr);
   }
 
   segmentAt(addr: number): ElfSegment | undefined {
-    // Few segments: a linear scan is as fast as a search.
-    for (const s of this.loads) if (addr >= s.vaddr && addr < s.vaddr + s.memsz) return s;
-    return undefined;
+    // Loader ranges can be tens of thousands: binary search for the last start ≤ addr.
+    let lo = 0, hi = this.loads.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.loads[mid]!.vaddr <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    const s = this.loads[lo - 1];
+    return s && addr < s.vaddr + s.memsz ? s : undefined;
   }
 
   /** The byte at addr, or undefined when no segment maps it. */
@@ -158,9 +174,16 @@ class At {
     const s = this.mem.segmentAt(addr);
     if (!s) return undefined;
     const off = addr - s.vaddr;
-    if (off >= s.bytes.length) {
-      // Zero-filled memory: decode a copy of up to 15 zero/file bytes.
-      return this.bytes(this.mem.read(addr, 15) ?? new Uint8Array(0), addr, out);
+    if (off + 15 > s.bytes.length) {
+      // Zero-filled memory, or an instruction that may run on into the next range (a trampoline
+      // across a page boundary): decode a copy of the up to 15 mapped bytes from addr.
+      const b: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        const x = this.mem.byte(addr + i);
+        if (x === undefined) break;
+        b.push(x);
+      }
+      return this.bytes(Uint8Array.from(b), addr, out);
     }
     this.dec.seek(s.bytes, addr, off);
     this.dec.decodeAt(out);
@@ -238,11 +261,21 @@ export function verifyImage(patched: Uint8Array, original?: Uint8Array, options:
   }
   checked.sites = map.sites.length;
 
-  const mem = new Memory(elf);
+  const loaderSegs = checkStubRanges(elf, map, patched, report);
+  const mem = new Memory(elf, loaderSegs);
   const at = new At(mem);
-  const stubEnd = map.stubVaddr + map.stubSize;
-  const inStubs = (a: number): boolean => map.stubSize > 0 && a >= map.stubVaddr && a < stubEnd;
-  checkStubSegment(elf, map, report);
+  const ranges = [...map.stubRanges].sort((a, b) => a.vaddr - b.vaddr);
+  const inStubs = (a: number): boolean => {
+    let lo = 0, hi = ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranges[mid]!.vaddr <= a) lo = mid + 1;
+      else hi = mid;
+    }
+    const r = ranges[lo - 1];
+    return r !== undefined && a < r.vaddr + r.size;
+  };
+  if (map.flags & PATCHMAP_FLAG_LOADER) checkLoader(elf, map, mem, report);
 
   const origMem = orig ? new Memory(orig) : undefined;
   if (orig) {
@@ -295,21 +328,83 @@ export function verifyImage(patched: Uint8Array, original?: Uint8Array, options:
   return done(map);
 }
 
-/** The map's stub segment must be loaded, executable, at the stated physical address. */
-function checkStubSegment(elf: ElfImage, map: PatchMap, report: Report): void {
-  if (map.stubSize === 0) return;
-  const seg = elf.segments.find((s) => s.type === 'load' && s.vaddr <= map.stubVaddr && map.stubVaddr + map.stubSize <= s.vaddr + s.memsz);
-  if (!seg) {
-    report.add(map.stubVaddr, 'patchmap', `no PT_LOAD segment holds the stub segment [${hex(map.stubVaddr)}, ${hex(map.stubVaddr + map.stubSize)}) the map names`);
-    return;
-  }
-  if ((seg.flags & PF_X) === 0) report.add(map.stubVaddr, 'patchmap', `the segment holding the stubs (segment ${seg.index}) is not executable`);
-  const paddr = seg.paddr + (map.stubVaddr - seg.vaddr);
-  if (paddr !== map.stubPaddr) {
-    report.add(map.stubVaddr, 'patchmap', `the stub segment is loaded at physical ${hex(paddr)}, the map says ${hex(map.stubPaddr)}`);
+/**
+ * The map's stub ranges: a LOAD range lies in an executable PT_LOAD at the stated physical
+ * address; a LOADER range is whole pages of the file, in user space, clear of every PT_LOAD and
+ * of the other ranges. Returns the LOADER ranges as segments over the file (what the loader maps).
+ */
+function checkStubRanges(elf: ElfImage, map: PatchMap, file: Uint8Array, report: Report): ElfSegment[] {
+  const out: ElfSegment[] = [];
+  const loads = elf.segments.filter((s) => s.type === 'load' && s.memsz > 0);
+  const kernel = (map.flags & PATCHMAP_FLAG_KERNEL) !== 0;
+  map.stubRanges.forEach((r, i) => {
+    const what = `stub range ${i} [${hex(r.vaddr)}, ${hex(r.vaddr + r.size)})`;
+    if (r.flags === STUB_RANGE_LOAD) {
+      const seg = loads.find((s) => s.vaddr <= r.vaddr && r.vaddr + r.size <= s.vaddr + s.memsz);
+      if (!seg) {
+        report.add(r.vaddr, 'patchmap', `no PT_LOAD segment holds ${what}`);
+        return;
+      }
+      if ((seg.flags & PF_X) === 0) report.add(r.vaddr, 'patchmap', `the segment holding ${what} (segment ${seg.index}) is not executable`);
+      const paddr = seg.paddr + (r.vaddr - seg.vaddr);
+      if (paddr !== r.paddr) report.add(r.vaddr, 'patchmap', `${what} is loaded at physical ${hex(paddr)}, the map says ${hex(r.paddr)}`);
+      if (kernel && (r.vaddr < HOLE_START || r.vaddr + r.size > HOLE_END)) {
+        report.add(r.vaddr, 'patchmap', `${what} of a kernel is outside the monitor's hole [${hex(HOLE_START)}, ${hex(HOLE_END)})`);
+      }
+      return;
+    }
+    if (kernel) {
+      report.add(r.vaddr, 'patchmap', `${what}: a kernel has no loader, so no LOADER range`);
+      return;
+    }
+    if (r.vaddr % PAGE || r.size % PAGE || r.offset % PAGE) {
+      report.add(r.vaddr, 'patchmap', `${what}: vaddr, size and file offset ${hex(r.offset)} of a LOADER range must be multiples of 4 KiB`);
+      return;
+    }
+    if (r.paddr !== r.vaddr) report.add(r.vaddr, 'patchmap', `${what}: a LOADER range has paddr ${hex(r.paddr)}, not its vaddr`);
+    if (r.vaddr < USER_LO || r.vaddr + r.size > USER_HI) {
+      report.add(r.vaddr, 'patchmap', `${what} is outside user space [${hex(USER_LO)}, ${hex(USER_HI)})`);
+    }
+    if (r.offset + r.size > file.length) {
+      report.add(r.vaddr, 'patchmap', `${what}: file bytes [${hex(r.offset)}, ${hex(r.offset + r.size)}) run past the end of the file (${hex(file.length)})`);
+      return;
+    }
+    for (const s of loads) {
+      const lo = Math.floor(s.vaddr / PAGE) * PAGE, hi = Math.ceil((s.vaddr + s.memsz) / PAGE) * PAGE;
+      if (r.vaddr < hi && lo < r.vaddr + r.size) report.add(r.vaddr, 'patchmap', `${what} overlaps the pages of PT_LOAD segment ${s.index} [${hex(lo)}, ${hex(hi)})`);
+    }
+    out.push({
+      index: -1 - i, type: 'load', offset: r.offset, vaddr: r.vaddr, paddr: r.paddr, filesz: r.size, memsz: r.size,
+      flags: PF_R | PF_X, align: PAGE, bytes: file.subarray(r.offset, r.offset + r.size),
+    });
+  });
+  const sorted = [...map.stubRanges].sort((a, b) => a.vaddr - b.vaddr);
+  for (let i = 1; i < sorted.length; i++) {
+    const p = sorted[i - 1]!, r = sorted[i]!;
+    if (r.vaddr < p.vaddr + p.size) report.add(r.vaddr, 'patchmap', `stub ranges [${hex(p.vaddr)}, ${hex(p.vaddr + p.size)}) and [${hex(r.vaddr)}, ${hex(r.vaddr + r.size)}) overlap`);
   }
   if (map.sharedPage !== 0 && (map.sharedPage < map.stubVaddr || map.sharedPage >= map.stubVaddr + map.stubSize)) {
-    report.add(map.sharedPage, 'patchmap', `the shared page ${hex(map.sharedPage)} is outside the stub segment [${hex(map.stubVaddr)}, ${hex(map.stubVaddr + map.stubSize)})`);
+    report.add(map.sharedPage, 'patchmap', `the shared page ${hex(map.sharedPage)} is outside the primary stub range [${hex(map.stubVaddr)}, ${hex(map.stubVaddr + map.stubSize)})`);
+  }
+  return out;
+}
+
+/**
+ * With PATCHMAP_FLAG_LOADER: e_entry is in range 0 and its bytes are exactly the loader
+ * (stubs/loader.ts) for the map's LOADER ranges and original entry, in the map's order.
+ */
+function checkLoader(elf: ElfImage, map: PatchMap, mem: Memory, report: Report): void {
+  if (map.stubSize === 0 || elf.entry < map.stubVaddr || elf.entry >= map.stubVaddr + map.stubSize) {
+    report.add(elf.entry, 'loader', `the map has the LOADER flag but e_entry ${hex(elf.entry)} is not in the primary stub range`);
+    return;
+  }
+  const mappings = map.stubRanges.filter((r) => r.flags === STUB_RANGE_LOADER).map((r) => ({ vaddr: r.vaddr, size: r.size, offset: r.offset }));
+  const want = loaderImage(elf.entry, map.originalEntry, mappings);
+  const got = mem.read(elf.entry, want.length);
+  if (!got || !equal(got, want)) {
+    let i = 0;
+    while (got && i < want.length && got[i] === want[i]) i++;
+    report.add(elf.entry, 'loader', `the bytes at e_entry ${hex(elf.entry)} are not the loader for the map's ${mappings.length} LOADER ranges and original entry ${hex(map.originalEntry)} (first difference at +${hex(i)})`);
   }
 }
 
@@ -334,9 +429,9 @@ function checkRecord(s: PatchedSite, at: At, ins: Instruction, inStubs: (a: numb
   if (s.resume !== runEnd) {
     report.add(s.addr, 'site-record', `${where}: resume ${hex(s.resume)} is not the end of the overwritten run ${hex(runEnd)}`);
   }
-  if (!inStubs(s.stubAddr)) report.add(s.addr, 'site-record', `${where}: stubAddr ${hex(s.stubAddr)} is outside the stub segment`);
+  if (!inStubs(s.stubAddr)) report.add(s.addr, 'site-record', `${where}: stubAddr ${hex(s.stubAddr)} is outside every stub range`);
   if (s.escapeAddr !== 0 && !inStubs(s.escapeAddr)) {
-    report.add(s.addr, 'site-record', `${where}: escapeAddr ${hex(s.escapeAddr)} is outside the stub segment`);
+    report.add(s.addr, 'site-record', `${where}: escapeAddr ${hex(s.escapeAddr)} is outside every stub range`);
   }
 }
 
@@ -403,7 +498,7 @@ function checkSiteBytes(g: readonly PatchedSite[], mem: Memory, at: At, inStubs:
       for (let a = pc; a < pc + d!.length; a++) if (a >= runStart && a < runEnd) covered[a - runStart] = 1;
       if (inStubs(target)) return target;
       if (hops >= MAX_HOPS || target < runStart || target >= runEnd) {
-        report.add(s.addr, 'site-bytes', `${where}: the jump at ${hex(pc)} goes to ${hex(target)}, which is neither in the stub segment nor inside the overwritten run [${hex(runStart)}, ${hex(runEnd)})`);
+        report.add(s.addr, 'site-bytes', `${where}: the jump at ${hex(pc)} goes to ${hex(target)}, which is neither in a stub range nor inside the overwritten run [${hex(runStart)}, ${hex(runEnd)})`);
         return undefined;
       }
       pc = target;
@@ -413,7 +508,7 @@ function checkSiteBytes(g: readonly PatchedSite[], mem: Memory, at: At, inStubs:
   if (entry === undefined) return undefined;
   const owner = g.find((x) => x.stubAddr === entry);
   if (!owner) {
-    report.add(s.addr, 'site-bytes', `${where}: the jump from the site goes to ${hex(entry)} in the stub segment, not to the site's stub at ${hex(s.stubAddr)}`);
+    report.add(s.addr, 'site-bytes', `${where}: the jump from the site goes to ${hex(entry)} in a stub range, not to the site's stub at ${hex(s.stubAddr)}`);
     return undefined;
   }
   const entries = [entry];
@@ -544,7 +639,7 @@ function checkStub(g: readonly PatchedSite[], entries: readonly number[], shared
       pushed = undefined;
       if (seen.has(pc)) break;
       if (!inStubs(pc)) {
-        report.add(s.addr, 'stub', `${where}: falls through out of the stub segment at ${hex(pc)}`);
+        report.add(s.addr, 'stub', `${where}: falls through out of the stub ranges at ${hex(pc)}`);
         return;
       }
       if (++n > MAX_STUB_INSTRUCTIONS) {
@@ -705,7 +800,7 @@ function checkInnerTargets(elf: ElfImage, map: PatchMap, inStubs: (a: number) =>
     ? elf.sections.filter((x) => x.executable && x.addr !== 0 && x.bytes.length > 0).map((x) => [x.addr, x.addr + x.bytes.length] as const)
     : elf.segments.filter((g) => g.type === 'load' && (g.flags & PF_X) !== 0).map((g) => [g.vaddr, g.vaddr + g.bytes.length] as const);
   const executable = (a: number): boolean => !inStubs(a) && code.some(([lo, hi]) => a >= lo && a < hi);
-  const targets = jumpTargets(elf, restored, executable);
+  const targets = jumpTargets(elf, restored, executable, map.flags & PATCHMAP_FLAG_LOADER ? map.originalEntry : elf.entry);
   checked.jumpTargets = targets.size;
   const seenRuns = new Set<string>();
   const ins = new Instruction();
@@ -753,7 +848,7 @@ function isPadding(ins: Instruction): boolean {
 }
 
 /** Entry, symbols, and direct targets and return sites reached from them, with why each is one. */
-function jumpTargets(elf: ElfImage, mem: Memory, executable: (a: number) => boolean): Map<number, string> {
+function jumpTargets(elf: ElfImage, mem: Memory, executable: (a: number) => boolean, entry: number): Map<number, string> {
   const targets = new Map<number, string>();
   const work: number[] = [];
   const add = (a: number, why: string): void => {
@@ -761,7 +856,7 @@ function jumpTargets(elf: ElfImage, mem: Memory, executable: (a: number) => bool
     if (!targets.has(a)) targets.set(a, why);
     work.push(a);
   };
-  add(elf.entry, 'the entry point');
+  add(entry, 'the entry point');
   for (const sym of elf.symbols) {
     const inExec = elf.sections[sym.sectionIndex]?.executable === true;
     if (sym.type === 'func' || (sym.type === 'notype' && sym.name !== '' && inExec)) add(sym.value, `symbol ${sym.name}`);
@@ -797,7 +892,11 @@ function checkOriginalLayout(
   elf: ElfImage, orig: ElfImage, origBytes: Uint8Array, patchedBytes: Uint8Array,
   map: PatchMap | undefined, report: Report, checked: VerifyCounts,
 ): void {
-  if (elf.entry !== orig.entry) report.add(elf.entry, 'segment', `entry point ${hex(elf.entry)}, the original's is ${hex(orig.entry)}`);
+  if (map && map.flags & PATCHMAP_FLAG_LOADER) {
+    if (map.originalEntry !== orig.entry) report.add(elf.entry, 'segment', `the loader's original entry ${hex(map.originalEntry)} is not the original's entry point ${hex(orig.entry)}`);
+  } else if (elf.entry !== orig.entry) {
+    report.add(elf.entry, 'segment', `entry point ${hex(elf.entry)}, the original's is ${hex(orig.entry)}`);
+  }
   for (const o of orig.segments) {
     if (o.type === 'phdr') continue; // the program header table may move when a segment is added
     checked.segments++;
@@ -814,11 +913,11 @@ function checkOriginalLayout(
     if (p.filesz !== o.filesz) diffs.push(`filesz ${hex(p.filesz)} (was ${hex(o.filesz)})`);
     if (diffs.length > 0) report.add(o.vaddr, 'segment', `${what} changed: ${diffs.join(', ')}`);
   }
-  if (map && map.stubSize > 0) {
+  for (const r of map?.stubRanges ?? []) {
     for (const o of orig.segments) {
       if (o.type !== 'load') continue;
-      if (map.stubVaddr < o.vaddr + o.memsz && o.vaddr < map.stubVaddr + map.stubSize) {
-        report.add(map.stubVaddr, 'segment', `the stub segment [${hex(map.stubVaddr)}, ${hex(map.stubVaddr + map.stubSize)}) overlaps original segment ${o.index} [${hex(o.vaddr)}, ${hex(o.vaddr + o.memsz)})`);
+      if (r.vaddr < o.vaddr + o.memsz && o.vaddr < r.vaddr + r.size) {
+        report.add(r.vaddr, 'segment', `the stub range [${hex(r.vaddr)}, ${hex(r.vaddr + r.size)}) overlaps original segment ${o.index} [${hex(o.vaddr)}, ${hex(o.vaddr + o.memsz)})`);
       }
     }
   }

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodePatchMap, readElf, rewriteImage, verifyImage, writeElf32 } from '../src/index';
 import type { Tactic } from '../src/index';
-import { buildImage, decodeAt, pickSites, readAt, sweepDiscovery } from './support/image';
+import { buildImage, decodeAt, inStubRanges, loadedImage, pickSites, readAt, sweepDiscovery } from './support/image';
 
 type Op =
   | { k: 'plain'; v: number }
@@ -95,7 +95,7 @@ function check(ops: readonly Op[], kernel: boolean, mode: 'sensitive' | 'jumps')
   const { discovery } = sweepDiscovery(original, orig.symbols.map((s) => s.value));
   const sites = pickSites(original, discovery, mode);
   const r = rewriteImage(original, { select: mode, discovery, sites });
-  const elf = readElf(r.image);
+  const elf = loadedImage(r.image);
 
   // Every site is accounted for: a record, or (jumps) a skip.
   const recorded = new Set(r.map.sites.map((s) => s.addr));
@@ -103,8 +103,7 @@ function check(ops: readonly Op[], kernel: boolean, mode: 'sensitive' | 'jumps')
   for (const s of sites) expect(recorded.has(s.addr) || skipped.has(s.addr), `site 0x${s.addr.toString(16)}`).toBe(true);
   expect(Object.values(r.report.tactics).reduce((x, y) => x + y, 0)).toBe(r.map.sites.length);
 
-  const lo = r.map.stubVaddr, hi = lo + r.map.stubSize;
-  const inStubs = (t: number) => r.map.stubSize > 0 && t >= lo && t < hi;
+  const inStubs = (t: number) => inStubRanges(r.map, t);
   const overwritten = new Set<number>();
   for (const s of r.map.sites) {
     expect([...s.original]).toEqual([...readAt(orig, s.addr, s.original.length)]);

@@ -4,9 +4,9 @@
 // `resume`, and the displaced bytes must be the original ones.
 import { Assembler, imm, mem, reg, rel } from '@ringshift/decoder';
 import { describe, expect, it } from 'vitest';
-import { decodePatchMap, readElf, rewriteImage } from '../src/index';
+import { LOADER_CODE_SIZE, PATCHMAP_FLAG_LOADER, STUB_RANGE_LOAD, STUB_RANGE_LOADER, decodePatchMap, loaderImage, readElf, rewriteImage, verifyImage } from '../src/index';
 import type { PatchedSite, RewriteResult, Tactic } from '../src/index';
-import { buildImage, decodeAt, pickSites, readAt, stubListing, sweepDiscovery } from './support/image';
+import { buildImage, decodeAt, inStubRanges, listing, loadedImage, pickSites, readAt, stubListing, sweepDiscovery } from './support/image';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
@@ -25,7 +25,7 @@ function rewrite(body: (a: Assembler) => void, opts: { kernel?: boolean; jumps?:
     select: opts.jumps ? 'jumps' : 'sensitive', discovery, sites,
     ...(opts.inline === false ? { inline: false } : {}), ...(opts.tactics ? { tactics: opts.tactics } : {}),
   });
-  const elf = readElf(r.image);
+  const elf = loadedImage(r.image);
   const orig = readElf(original);
   return { r, elf, orig, original, labels };
 }
@@ -239,6 +239,61 @@ describe('B2 and T1: punned jumps', () => {
   });
 });
 
+describe('settling a following site first', () => {
+  it('jne; jne; mov: the second jne is patched first, then the first puns over its patched bytes', () => {
+    const x = rewrite((a) => {
+      const l = a.label('l');
+      a.here('j1');
+      a.asm('jne', rel(l));
+      a.here('j2');
+      a.asm('jne', rel(l));
+      a.asm('mov', reg('eax'), imm(0x11223344));
+      a.bind(l);
+      a.asm('ret');
+    }, { kernel: false, jumps: true, tactics: ['B1', 'B2', 'T1'] });
+    const j1 = x.labels.get('j1')!, j2 = x.labels.get('j2')!;
+    const s1 = site(x.r, j1), s2 = site(x.r, j2);
+    expect([s1.tactic, s2.tactic]).toEqual(['B2', 'B2']);
+    const b = readAt(x.elf, j1, 7);
+    // j1: E9 <free>; its rel32's high bytes are j2's patched E9 <free> and the MOV's B8.
+    expect([b[0], b[2], b[4]]).toEqual([0xe9, 0xe9, 0xb8]);
+    expect(decodeAt(x.elf, j1).target).toBe(s1.stubAddr);
+    expect(decodeAt(x.elf, j2).target).toBe(s2.stubAddr);
+    expect([s1.displaced.length, s2.displaced.length]).toEqual([2, 2]);
+    expect(checkCommon(x, s1)).toEqual([`jne ${hex(x.labels.get('l')!)}`, `jmp ${hex(j2)}`]);
+    expect(checkCommon(x, s2)).toEqual([`jne ${hex(x.labels.get('l')!)}`, `jmp ${hex(j2 + 2)}`]);
+    expect(verifyImage(x.r.image, x.original).violations).toEqual([]);
+  });
+});
+
+describe('stub ranges in a kernel', () => {
+  it('a far B2 trampoline is its own small PT_LOAD in the hole, physically right after range 0', () => {
+    const x = rewrite((a) => {
+      a.here('site');
+      a.bytes(Uint8Array.of(0x0f, 0x00, 0xc0)); // sldt eax (3 bytes)
+      a.asm('mov', reg('dh'), imm(0xff)); // B6 FF: rel32's high bytes FF B6 → 0xFFB6xxxx
+      a.asm('ret');
+    });
+    const addr = x.labels.get('site')!;
+    const s = site(x.r, addr);
+    expect(s.tactic).toBe('B2');
+    const j = decodeAt(x.elf, addr);
+    expect(j.target).toBe(s.stubAddr);
+    const ranges = x.r.map.stubRanges;
+    expect(ranges.every((r) => r.flags === STUB_RANGE_LOAD)).toBe(true);
+    expect(ranges.length).toBeGreaterThanOrEqual(2);
+    const far = ranges.find((r) => s.stubAddr >= r.vaddr && s.stubAddr < r.vaddr + r.size)!;
+    expect(far).not.toBe(ranges[0]);
+    expect(far.size).toBeLessThan(0x1000); // one trampoline, not the 0x60000 bytes from the stub start
+    expect(far.paddr).toBe(ranges[0]!.paddr + Math.ceil(ranges[0]!.size / 0x1000) * 0x1000);
+    const seg = x.elf.segments.find((g) => g.type === 'load' && g.vaddr === far.vaddr)!;
+    expect([seg.paddr, seg.memsz, seg.flags & 1]).toEqual([far.paddr, far.size, 1]);
+    expect(x.r.image.length).toBeLessThan(64 * 1024);
+    expect(checkCommon(x, s)).toEqual(['int 0x81', `jmp ${hex(addr + s.original.length)}`]);
+    expect(verifyImage(x.r.image, x.original).violations).toEqual([]);
+  });
+});
+
 describe('trap fallback', () => {
   it('leaves an instruction that already faults at CPL 1 unchanged and INT3s one that does not', () => {
     const x = rewrite((a) => {
@@ -308,7 +363,7 @@ describe("'empty' stubs (--select jumps) in a user executable", () => {
       a.asm('nop');
       a.bind(far);
       a.asm('ret');
-    }, { kernel: false, jumps: true });
+    }, { kernel: false, jumps: true, tactics: ['B1', 'T2'] });
     const j = x.labels.get('j')!;
     const sj = site(x.r, j);
     expect([sj.tactic, sj.stub]).toEqual(['B1', 'empty']);
@@ -320,6 +375,62 @@ describe("'empty' stubs (--select jumps) in a user executable", () => {
     expect([sc.tactic, sc.stub]).toEqual(['T2', 'empty']);
     expect(checkCommon(x, sc)).toEqual([`jne ${hex(x.labels.get('far')!)}`, 'mov eax, 1', `jmp ${hex(jc + 7)}`]);
     expect(x.r.map.flags).toBe(0);
+  });
+
+  it('B2 on a loader page: the punned jmp lands on its trampoline, which the loader maps from the file', () => {
+    const x = rewrite((a) => {
+      const far = a.label('far');
+      a.here('jc');
+      a.asm('jne', rel(far));
+      a.asm('mov', reg('eax'), imm(0x11223344));
+      a.bind(far);
+      a.asm('ret');
+    }, { kernel: false, jumps: true });
+    const jc = x.labels.get('jc')!;
+    const s = site(x.r, jc);
+    expect([s.tactic, s.stub, s.assumesNoInnerTargets]).toEqual(['B2', 'empty', false]);
+    // E9 + one free byte; the next three bytes are the MOV's, unchanged (B8 44 33).
+    expect([...readAt(x.elf, jc, 5)]).toEqual([0xe9, expect.any(Number), 0xb8, 0x44, 0x33]);
+    const j = decodeAt(x.elf, jc);
+    expect(j.target).toBe(s.stubAddr);
+    const range = x.r.map.stubRanges.find((r) => s.stubAddr >= r.vaddr && s.stubAddr < r.vaddr + r.size)!;
+    expect(range.flags).toBe(STUB_RANGE_LOADER);
+    expect(range.vaddr % 0x1000 + range.size % 0x1000 + range.offset % 0x1000).toBe(0);
+    // The trampoline at that address in the file page the range maps.
+    const fileAt = range.offset + (s.stubAddr - range.vaddr);
+    expect(x.r.image[fileAt]).toBe(0x0f); // jne rel32
+    expect(checkCommon(x, s)).toEqual([`jne ${hex(x.labels.get('far')!)}`, `jmp ${hex(jc + 2)}`]);
+    expect(x.r.map.flags).toBe(PATCHMAP_FLAG_LOADER);
+    expect(x.r.map.originalEntry).toBe(x.orig.entry);
+    expect(x.elf.entry).not.toBe(x.orig.entry);
+    expect(inStubRanges(x.r.map, x.elf.entry)).toBe(true);
+    expect(verifyImage(x.r.image, x.original).violations).toEqual([]);
+  });
+
+  it('the loader: maps each LOADER range, restores the registers and jumps to the original entry', () => {
+    const x = rewrite((a) => {
+      const far = a.label('far');
+      a.asm('jne', rel(far));
+      a.asm('mov', reg('eax'), imm(0x11223344));
+      a.bind(far);
+      a.asm('ret');
+    }, { kernel: false, jumps: true });
+    const at = x.elf.entry;
+    const lines = listing(x.elf, at, 46);
+    const m = x.r.map.stubRanges.filter((r) => r.flags === STUB_RANGE_LOADER);
+    expect(m.length).toBeGreaterThan(0);
+    expect(lines.slice(0, 4)).toEqual(['pushad', 'pushfd', 'mov eax, 5', `mov ebx, ${hex(at + LOADER_CODE_SIZE)}`]);
+    expect(lines).toContain('mov eax, 0xc0'); // mmap2
+    expect(lines).toContain('mov esi, 0x100012'); // MAP_PRIVATE|MAP_FIXED|MAP_FIXED_NOREPLACE
+    expect(lines).toContain('mov edx, 5'); // PROT_READ|PROT_EXEC
+    const back = lines.indexOf('popad');
+    expect(lines.slice(back - 1, back + 2)).toEqual(['popfd', 'popad', `jmp ${hex(x.orig.entry)}`]);
+    // The table after the code and strings: (vaddr, size, offset / 4096) per range, then 0.
+    const img = loaderImage(at, x.orig.entry, m.map((r) => ({ vaddr: r.vaddr, size: r.size, offset: r.offset })));
+    const tab = new DataView(img.buffer, img.length - 4 - 12 * m.length);
+    m.forEach((r, i) => expect([tab.getUint32(12 * i, true), tab.getUint32(12 * i + 4, true), tab.getUint32(12 * i + 8, true)]).toEqual([r.vaddr, r.size, r.offset / 4096]));
+    expect(tab.getUint32(12 * m.length, true)).toBe(0);
+    expect([...readAt(x.elf, at, img.length)]).toEqual([...img]);
   });
 });
 

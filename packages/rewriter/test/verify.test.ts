@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { Decoder, classOf } from '@ringshift/decoder';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ElfError, encodePatchMap, readElf, rewriteImage, verifyImage, writeElf32 } from '../src/index';
+import {
+  ElfError, PATCHMAP_FLAG_LOADER, STUB_RANGE_LOAD, STUB_RANGE_LOADER, decodePatchMap, encodePatchMap, readElf, rewriteImage, verifyImage, writeElf32,
+} from '../src/index';
+import { Assembler, imm, reg, rel } from '@ringshift/decoder';
+import { buildImage, pickSites, sweepDiscovery } from './support/image';
 import type { ElfWriteImage, PatchMap, PatchedSite, ViolationKind } from '../src/index';
 
 const TEXT = 0x08049000;
@@ -103,8 +107,9 @@ const ORIGINAL = image(ORIGINAL_TEXT, 'rx', [{ name: '_start', value: TEXT }]);
 
 function build(p: Parts): Uint8Array {
   const map: PatchMap = {
-    version: 1, originalSha256: sha(ORIGINAL), select: 'sensitive', stubVaddr: STUBS, stubPaddr: STUBS,
-    stubSize: p.stubs.length, sharedPage: STUBS, flags: 0, sites: p.sites, ...p.map,
+    version: 2, originalSha256: sha(ORIGINAL), select: 'sensitive', stubVaddr: STUBS, stubPaddr: STUBS,
+    stubSize: p.stubs.length, sharedPage: STUBS, flags: 0, sites: p.sites,
+    stubRanges: [{ vaddr: STUBS, paddr: STUBS, offset: 0, size: p.stubs.length, flags: STUB_RANGE_LOAD }], originalEntry: 0, ...p.map,
   };
   let mapBytes = encodePatchMap(map);
   if (p.mapBytes) mapBytes = p.mapBytes(mapBytes);
@@ -379,5 +384,103 @@ describe('verifyImage on rewriteImage output for examples/sensitive/sensitive.el
     const other = readFileSync(join(ROOT, 'examples/hello/hello.elf'));
     const r = verifyImage(image, other);
     expect(kinds(r)).toEqual(expect.arrayContaining(['sha256', 'displaced', 'changed-byte']));
+  });
+});
+
+// Version 2: stub ranges and the loader, on a real rewrite of a small user executable whose
+// punned jumps land on LOADER pages.
+describe('verifyImage: stub ranges and the loader (patch map version 2)', () => {
+  const original = buildImage((a: Assembler) => {
+    for (let i = 0; i < 6; i++) {
+      const l = a.label(`l${i}`);
+      a.asm('jne', rel(l));
+      a.asm('mov', reg('eax'), imm(0x11223344 + i * 0x01010101));
+      a.bind(l);
+    }
+    a.asm('ret');
+  }, { kernel: false });
+  const { discovery } = sweepDiscovery(original);
+  const sites = pickSites(original, discovery, 'jumps');
+  const r = rewriteImage(original, { select: 'jumps', discovery, sites });
+  const mapSection = readElf(r.image).sections.find((x) => x.name === '.ringshift.patchmap')!;
+  /** The image with its map re-encoded after `f` (same size, so nothing else moves). */
+  const withMap = (f: (m: PatchMap) => PatchMap): Uint8Array => {
+    const out = r.image.slice();
+    const b = encodePatchMap(f(decodePatchMap(mapSection.bytes)));
+    expect(b.length).toBe(mapSection.bytes.length);
+    out.set(b, mapSection.offset);
+    return out;
+  };
+  const loaderRanges = r.map.stubRanges.filter((x) => x.flags === STUB_RANGE_LOADER);
+  const setRange = (i: number, over: Partial<PatchMap['stubRanges'][number]>) => (m: PatchMap): PatchMap => ({
+    ...m, stubRanges: m.stubRanges.map((x, k) => (k === i ? { ...x, ...over } : x)),
+  });
+  const firstLoader = r.map.stubRanges.findIndex((x) => x.flags === STUB_RANGE_LOADER);
+
+  it('the rewrite has LOADER ranges and the loader, and verifies', () => {
+    expect(loaderRanges.length).toBeGreaterThan(0);
+    expect(r.map.flags & PATCHMAP_FLAG_LOADER).toBe(PATCHMAP_FLAG_LOADER);
+    expect(r.map.sites.some((x) => x.tactic === 'B2')).toBe(true);
+    const v = verifyImage(r.image, original);
+    expect(v.violations).toEqual([]);
+    expect(v.checked.stubs).toBe(r.map.sites.length);
+  });
+
+  it('a loader byte changed', () => {
+    const entry = readElf(r.image).entry;
+    const seg = readElf(r.image).segments.find((x) => x.type === 'load' && entry >= x.vaddr && entry < x.vaddr + x.filesz)!;
+    const out = r.image.slice();
+    out[seg.offset + entry - seg.vaddr + 0x38] ^= 0x10; // the mmap flags
+    expect(kinds(verifyImage(out))).toEqual(['loader']);
+  });
+
+  it('a byte of a trampoline on a loader page changed', () => {
+    const s = r.map.sites.find((x) => x.tactic === 'B2')!;
+    const range = r.map.stubRanges.find((x) => s.stubAddr >= x.vaddr && s.stubAddr < x.vaddr + x.size)!;
+    expect(range.flags).toBe(STUB_RANGE_LOADER);
+    const out = r.image.slice();
+    out[range.offset + s.stubAddr - range.vaddr + 1] ^= 0x01; // jne rel32 becomes another Jcc
+    expect(verifyImage(out).ok).toBe(false);
+  });
+
+  it('a LOADER range moved to other file bytes, off the page grid, or past the end of the file', () => {
+    const off = loaderRanges[0]!.offset;
+    // The loader's table no longer agrees with the map (and the stub bytes are elsewhere).
+    expect(kinds(verifyImage(withMap(setRange(firstLoader, { offset: off + 0x1000 }))))).toContain('loader');
+    expect(kinds(verifyImage(withMap(setRange(firstLoader, { offset: off + 0x10 }))))).toContain('patchmap');
+    expect(kinds(verifyImage(withMap(setRange(firstLoader, { offset: 0x7fff0000 }))))).toContain('patchmap');
+  });
+
+  it('a LOADER range over an original segment, outside user space, or overlapping another range', () => {
+    const text = readElf(original).segments.find((x) => x.type === 'load')!;
+    const msgs = (img: Uint8Array) => verifyImage(img).violations.filter((v) => v.kind === 'patchmap').map((v) => v.message).join('\n');
+    expect(msgs(withMap(setRange(firstLoader, { vaddr: text.vaddr, paddr: text.vaddr })))).toMatch(/overlaps the pages of PT_LOAD segment/);
+    expect(msgs(withMap((m) => ({ ...m, stubRanges: [...m.stubRanges.slice(0, -1), { ...m.stubRanges.at(-1)!, vaddr: 0xf0000000, paddr: 0xf0000000 }] }))))
+      .toMatch(/outside user space/);
+    const r0 = r.map.stubRanges[0]!;
+    expect(msgs(withMap(setRange(firstLoader, { vaddr: Math.floor(r0.vaddr / 0x1000) * 0x1000 - 0x1000, paddr: Math.floor(r0.vaddr / 0x1000) * 0x1000 - 0x1000, size: 0x2000 }))))
+      .toMatch(/overlap/);
+  });
+
+  it('a LOAD range that no PT_LOAD holds, or at another paddr', () => {
+    const r0 = r.map.stubRanges[0]!;
+    const grow = (m: PatchMap): PatchMap => ({ ...setRange(0, { size: r0.size + 0x100000 })(m), stubSize: r0.size + 0x100000 });
+    expect(verifyImage(withMap(grow)).violations.map((v) => v.message).join('\n')).toMatch(/no PT_LOAD segment holds stub range 0/);
+    const moved = (m: PatchMap): PatchMap => ({ ...setRange(0, { paddr: r0.paddr + 0x1000 })(m), stubPaddr: r0.paddr + 0x1000 });
+    expect(verifyImage(withMap(moved)).violations.map((v) => v.message).join('\n')).toMatch(/loaded at physical/);
+  });
+
+  it('the original entry: the loader must jump to the original image\'s entry point', () => {
+    const wrong = withMap((m) => ({ ...m, originalEntry: m.originalEntry + 1 }));
+    expect(kinds(verifyImage(wrong, original))).toEqual(['loader', 'segment']);
+  });
+
+  it('a loader page relabelled as a PT_LOAD range: no PT_LOAD holds it, and its stubs are unmapped', () => {
+    const s = r.map.sites.find((x) => x.tactic === 'B2')!;
+    const i = r.map.stubRanges.findIndex((x) => s.stubAddr >= x.vaddr && s.stubAddr < x.vaddr + x.size);
+    const v = verifyImage(withMap(setRange(i, { flags: STUB_RANGE_LOAD, offset: 0 })));
+    expect(kinds(v)).toContain('patchmap');
+    expect(kinds(v)).toContain('loader');
+    expect(v.ok).toBe(false);
   });
 });

@@ -3,11 +3,12 @@
 // choose, its high bytes are the original bytes of the following instruction(s) and stay as they
 // are, so the following code is unchanged and still runs when jumped to. Those fixed bytes decide
 // a window of possible targets; the trampoline must be placed inside the window, in free stub
-// space (PUN_WINDOW of the stub segment). The fixed bytes are pinned: no later patch may change
-// them, because that would move the jump. Since only the site's own bytes change, B2 assumes
-// nothing about jump targets.
+// space (StubSpace: the hole in a kernel, any free user page otherwise). The fixed bytes are
+// pinned: no later patch may change them, because that would move the jump. They may be bytes
+// an earlier patch wrote (plan.ts settles a following site first when a site finds no tactic,
+// as E9Patch's reverse order does). Since only the site's own bytes change, B2 assumes nothing
+// about jump targets.
 import type { Site } from '../model';
-import { PUN_WINDOW } from '../layout';
 import type { PlanContext, TacticResult } from './context';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -32,19 +33,20 @@ export function tryPun(ctx: PlanContext, site: Site, k: number, tactic: 'B2' | '
   if (free >= 4) return `the site is ${L} bytes: B1 applies`;
   const fixedFrom = end;
   const fixedLen = 4 - free;
-  const fixed = ctx.read(fixedFrom, fixedLen);
+  // The fixed bytes as they are now: bytes an earlier patch wrote are final (claimed bytes never
+  // change again), and so are the bytes of a site the plan has finished with.
+  const fixed = ctx.current(fixedFrom, fixedLen);
   if (!fixed) return `the ${fixedLen} byte(s) after the site are not file bytes of one segment`;
   for (let a = fixedFrom; a < fixedFrom + fixedLen; a++) {
-    if (ctx.claimed.has(a)) return `fixed byte ${hex(a)} is already overwritten by another patch`;
-    if (ctx.siteBytes.has(a) && !ctx.pinned.has(a)) return `fixed byte ${hex(a)} belongs to another site, which must stay patchable`;
+    if (ctx.siteBytes.has(a) && !ctx.pinned.has(a) && !ctx.settled.has(a)) return `fixed byte ${hex(a)} belongs to another site, which must stay patchable`;
   }
   // rel32 = H + x, x in [0, 256^free); target = jmpAt + 5 + rel32 (mod 2^32).
   let H = 0;
   for (let i = 0; i < fixedLen; i++) H += fixed[i]! * 2 ** (8 * (free + i));
   const span = 2 ** (8 * free);
   const base = (jmpAt + 5 + H) % 2 ** 32;
-  const lo = ctx.space.start;
-  const hi = ctx.space.start + PUN_WINDOW - 1;
+  const lo = ctx.space.punLo;
+  const hi = ctx.space.punHi - 1;
   // The window [base, base + span) may wrap around 2^32; try each piece against [lo, hi].
   const pieces: [number, number][] = base + span - 1 < 2 ** 32
     ? [[base, base + span - 1]]
@@ -62,7 +64,7 @@ export function tryPun(ctx: PlanContext, site: Site, k: number, tactic: 'B2' | '
   }
   if (target === undefined) {
     return `the fixed bytes ${Array.from(fixed, (x) => x.toString(16).padStart(2, '0')).join(' ')} allow targets ` +
-      `[${hex(base)}, ${hex((base + span - 1) % 2 ** 32)}], none free in the stub window [${hex(lo)}, ${hex(hi)}]`;
+      `[${hex(base)}, ${hex((base + span - 1) % 2 ** 32)}], none free in the stub space [${hex(lo)}, ${hex(hi)}]`;
   }
   const t = ctx.buildRun(target, site.addr, end, end);
   if (typeof t === 'string') return t;

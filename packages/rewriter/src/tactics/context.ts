@@ -47,56 +47,99 @@ export function revealsNextAddress(formId: number): boolean {
   return f === 'call' || f === 'indirect-call' || f === 'interrupt';
 }
 
-/** The stub space: one address range, filled from the bottom by trampolines and at chosen addresses by punned ones. */
+/**
+ * The stub space: sequential trampolines fill [start, limit) from the bottom; punned ones go at
+ * chosen addresses anywhere in [punLo, punHi). Reserved ranges (the image, the brk margin) and
+ * every committed trampoline are used.
+ */
 export class StubSpace {
-  /** Sorted, non-overlapping [start, end). */
-  private readonly used: [number, number][] = [];
+  // Sorted, non-overlapping [starts[i], ends[i]): reserved ranges and committed trampolines. Two
+  // number arrays rather than an array of pairs: inserting among tens of thousands of punned
+  // trampolines is then a plain memmove of unboxed doubles.
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
   private cursor: number;
-  constructor(readonly start: number, readonly limit: number) {
+  /** End of the highest sequential trampoline. */
+  private seqEnd: number;
+  constructor(
+    readonly start: number,
+    readonly limit: number,
+    readonly punLo: number = start,
+    readonly punHi: number = limit,
+    reserved: readonly (readonly [number, number])[] = [],
+    readonly separate = false,
+  ) {
     this.cursor = start;
+    this.seqEnd = start;
+    const sorted = [...reserved].filter(([x, y]) => y > x).sort((x, y) => x[0] - y[0]);
+    for (const [x, y] of sorted) {
+      const n = this.ends.length;
+      if (n > 0 && x <= this.ends[n - 1]!) this.ends[n - 1] = Math.max(this.ends[n - 1]!, y);
+      else {
+        this.starts.push(x);
+        this.ends.push(y);
+      }
+    }
   }
+  /** End of the sequential trampolines (the primary range's code end). */
   get end(): number {
-    return this.used.length === 0 ? this.start : this.used[this.used.length - 1]![1];
-  }
-  get intervals(): readonly (readonly [number, number])[] {
-    return this.used;
+    return this.seqEnd;
   }
   /** Index of the first used interval whose end is above `at` (binary search). */
   private firstEndingAfter(at: number): number {
-    let lo = 0, hi = this.used.length;
+    let lo = 0, hi = this.ends.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.used[mid]![1] <= at) lo = mid + 1;
+      if (this.ends[mid]! <= at) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
-  /** The first free address ≥ from where `size` bytes fit, at most `last`; undefined if none. */
-  private firstFit(from: number, last: number, size: number): number | undefined {
-    let at = Math.max(from, this.start);
-    for (let i = this.firstEndingAfter(at); i < this.used.length; i++) {
-      const [s, e] = this.used[i]!;
-      if (s >= at + size) break;
-      at = Math.max(at, e);
+  /** The first free address ≥ from where `size` bytes fit below `limit`, at most `last`; undefined if none. */
+  private firstFit(from: number, last: number, size: number, limit: number): number | undefined {
+    let at = from;
+    for (let i = this.firstEndingAfter(at); i < this.starts.length; i++) {
+      if (this.starts[i]! >= at + size) break;
+      at = Math.max(at, this.ends[i]!);
       if (at > last) return undefined;
     }
-    return at <= last && at + size <= this.limit ? at : undefined;
+    return at <= last && at + size <= limit ? at : undefined;
   }
   /** Next sequential slot (for ordinary trampolines). */
   allocate(size: number): number | undefined {
-    const at = this.firstFit(this.cursor, this.limit, size);
-    if (at !== undefined) this.cursor = at + size;
+    const at = this.firstFit(this.cursor, this.limit, size, this.limit);
+    if (at !== undefined) {
+      this.cursor = at + size;
+      this.seqEnd = Math.max(this.seqEnd, at + size);
+    }
     return at;
   }
-  /** A slot whose start lies in [lo, hi] (for punned trampolines); not committed. */
+  /**
+   * A slot whose start lies in [lo, hi] ∩ [punLo, punHi) (for punned trampolines); not committed.
+   * With `separate`, not in the sequential region [start, limit) either (a user executable's
+   * punned trampolines go on loader pages, clear of range 0 and the heap above it).
+   */
   findIn(lo: number, hi: number, size: number): number | undefined {
-    return this.firstFit(lo, hi, size);
+    const from = Math.max(lo, this.punLo);
+    const at = this.firstFit(from, hi, size, this.punHi);
+    if (at === undefined || !this.separate || at + size <= this.start || at >= this.limit) return at;
+    return this.firstFit(Math.max(from, this.limit), hi, size, this.punHi);
   }
   commit(at: number, size: number): void {
     const i = this.firstEndingAfter(at);
-    this.used.splice(i, 0, [at, at + size]);
+    // Sequential trampolines are contiguous: extend the interval before instead of inserting.
+    if (i > 0 && this.ends[i - 1] === at) {
+      this.ends[i - 1] = at + size;
+      if (i < this.starts.length && this.starts[i] === at + size) {
+        this.ends[i - 1] = this.ends[i]!;
+        this.starts.splice(i, 1);
+        this.ends.splice(i, 1);
+      }
+      return;
+    }
+    this.starts.splice(i, 0, at);
+    this.ends.splice(i, 0, at + size);
   }
-
 }
 
 export class PlanContext {
@@ -110,6 +153,10 @@ export class PlanContext {
   readonly pinned = new Set<number>();
   /** Bytes of any site's instruction (not yet patched sites must keep their bytes to be patched later). */
   readonly siteBytes = new Set<number>();
+  /** Bytes of sites the plan has finished with (patched, trapped or skipped): they will not change again. */
+  readonly settled = new Set<number>();
+  /** The bytes written so far by applied patches (and trap INT3s): per load segment, a copy and a mask. */
+  private readonly overlays = new Map<number, { readonly value: Uint8Array; readonly has: Uint8Array }>();
   /** Addresses of Discovery.conflicts: evidence of control reaching the middle of an instruction. */
   readonly conflictAddrs: ReadonlySet<number>;
 
@@ -137,6 +184,35 @@ export class PlanContext {
       if (addr >= s.vaddr && addr + len <= s.vaddr + s.bytes.length) return s.bytes.subarray(addr - s.vaddr, addr - s.vaddr + len);
     }
     return undefined;
+  }
+
+  /** The bytes [addr, addr + len) as the plan has left them so far: the original with every applied write. */
+  current(addr: number, len: number): Uint8Array | undefined {
+    const orig = this.read(addr, len);
+    if (!orig) return undefined;
+    const out = Uint8Array.from(orig);
+    for (const [vaddr, o] of this.overlays) {
+      for (let i = 0; i < len; i++) {
+        const off = addr + i - vaddr;
+        if (off >= 0 && off < o.has.length && o.has[off]) out[i] = o.value[off]!;
+      }
+    }
+    return out;
+  }
+
+  /** Records bytes written into the original code (a patch's writes, a trap's INT3). */
+  record(writes: readonly { readonly addr: number; readonly bytes: Uint8Array }[]): void {
+    for (const w of writes) {
+      const seg = this.elf.segments.find((s) => s.type === 'load' && w.addr >= s.vaddr && w.addr + w.bytes.length <= s.vaddr + s.bytes.length);
+      if (!seg) throw new Error(`internal error: a write at ${hex(w.addr)} outside the file bytes of every segment`);
+      let o = this.overlays.get(seg.vaddr);
+      if (!o) {
+        o = { value: new Uint8Array(seg.bytes.length), has: new Uint8Array(seg.bytes.length) };
+        this.overlays.set(seg.vaddr, o);
+      }
+      o.value.set(w.bytes, w.addr - seg.vaddr);
+      o.has.fill(1, w.addr - seg.vaddr, w.addr - seg.vaddr + w.bytes.length);
+    }
   }
 
   /** Decodes the original instruction at addr (a fresh object). */
@@ -283,7 +359,7 @@ export class PlanContext {
     const probe = this.buildRun(this.space.start, start, end, resume);
     if (typeof probe === 'string') return probe;
     const at = this.space.allocate(probe.bytes.length);
-    if (at === undefined) return 'the stub segment is full';
+    if (at === undefined) return 'the sequential stub region is full';
     const r = this.buildRun(at, start, end, resume);
     if (typeof r === 'string') return r;
     this.space.commit(at, r.bytes.length);
@@ -294,6 +370,7 @@ export class PlanContext {
   apply(p: Patch): void {
     for (let a = p.patchStart; a < p.patchEnd; a++) this.claimed.add(a);
     for (const a of p.pins) this.pinned.add(a);
+    this.record(p.writes);
   }
 }
 

@@ -2,8 +2,8 @@
 // and writeElf32, a linear-sweep Discovery (independent of src/discover.ts), sites chosen by
 // the decoder's classes, and a listing helper that decodes the rewritten image.
 import { Assembler, Decoder, Instruction, OpKind, classOf, formatIntel, isSensitive } from '@ringshift/decoder';
-import { readElf, writeElf32 } from '../../src/index';
-import type { ElfImage } from '../../src/index';
+import { STUB_RANGE_LOADER, decodePatchMap, readElf, writeElf32 } from '../../src/index';
+import type { ElfImage, PatchMap } from '../../src/index';
 import type { CodeInstruction, Discovery, Site, SiteReason } from '../../src/model';
 import { Evidence } from '../../src/model';
 
@@ -94,7 +94,33 @@ export function readAt(elf: ElfImage, addr: number, len: number): Uint8Array {
   if (!seg) throw new Error(`0x${addr.toString(16)} is not loaded`);
   const out = new Uint8Array(len);
   out.set(seg.bytes.subarray(addr - seg.vaddr, addr - seg.vaddr + len));
+  // The rest from the next range (a trampoline across a loader page boundary).
+  const got = Math.min(len, seg.vaddr + seg.bytes.length - addr);
+  if (got < len && got > 0 && elf.segments.some((s) => s.type === 'load' && s.vaddr === seg.vaddr + seg.memsz)) {
+    out.set(readAt(elf, addr + got, len - got), got);
+  }
   return out;
+}
+
+/**
+ * The rewritten image as the process sees it after the stub loader ran: readElf plus every
+ * LOADER stub range of its patch map as a segment over the file bytes it maps.
+ */
+export function loadedImage(bytes: Uint8Array): ElfImage {
+  const elf = readElf(bytes);
+  const sec = elf.sections.find((s) => s.name === '.ringshift.patchmap');
+  if (!sec) return elf;
+  const map = decodePatchMap(sec.bytes);
+  const extra = map.stubRanges.filter((r) => r.flags === STUB_RANGE_LOADER).map((r, i) => ({
+    index: 1000 + i, type: 'load', offset: r.offset, vaddr: r.vaddr, paddr: r.paddr, filesz: r.size, memsz: r.size,
+    flags: 5, align: 4096, bytes: bytes.subarray(r.offset, r.offset + r.size),
+  }));
+  return { ...elf, segments: [...elf.segments, ...extra] };
+}
+
+/** Whether addr lies in any stub range of the map. */
+export function inStubRanges(map: PatchMap, addr: number): boolean {
+  return map.stubRanges.some((r) => addr >= r.vaddr && addr < r.vaddr + r.size);
 }
 
 /** Decodes one instruction at addr from the image. */
