@@ -5,6 +5,7 @@
 import yargs from 'yargs';
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { ElfError } from '@ringshift/rewriter';
+import { compareCommand } from './commands/compare';
 import { disasmCommand } from './commands/disasm';
 import { rewriteCommand } from './commands/rewrite';
 import { runCommand } from './commands/run';
@@ -85,6 +86,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   register(parser, scanCommand, io, chosen);
   register(parser, rewriteCommand, io, chosen);
   register(parser, runCommand, io, chosen);
+  register(parser, compareCommand, io, chosen);
   register(parser, verifyCommand, io, chosen);
 
   try {
