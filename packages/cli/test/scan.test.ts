@@ -82,10 +82,10 @@ describe('scan of a small image', () => {
     expect(lines[3]).toMatch(/^sites: 4 \(iopl 1, sensitive-unprivileged 1, privileged 2\); tactics: /);
     const rows = lines.slice(lines.indexOf('') + 2);
     expect(rows.map((l) => l.trim().split(/\s{2,}/))).toEqual([
-      ['8049000', 'fa', 'cli', 'iopl', expect.stringMatching(/^(B1|B2|T1|T2|T3|trap)$/), 'entry'],
-      ['8049006', '9c', 'pushfd', 'sensitive-unprivileged', expect.stringMatching(/^(B1|B2|T1|T2|T3|trap)$/), 'fallthrough'],
-      ['804900d', '0f 20 c0', 'mov eax, cr0', 'privileged', expect.stringMatching(/^(B1|B2|T1|T2|T3|trap)$/), 'directTarget'],
-      ['8049010', 'f4', 'hlt', 'privileged', expect.stringMatching(/^(B1|B2|T1|T2|T3|trap)$/), 'fallthrough'],
+      ['8049000', 'fa', 'cli', 'iopl', expect.stringMatching(/^(B1|B2|T1|T2e|T3e|T2|T3|trap)$/), 'entry'],
+      ['8049006', '9c', 'pushfd', 'sensitive-unprivileged', expect.stringMatching(/^(B1|B2|T1|T2e|T3e|T2|T3|trap)$/), 'fallthrough'],
+      ['804900d', '0f 20 c0', 'mov eax, cr0', 'privileged', expect.stringMatching(/^(B1|B2|T1|T2e|T3e|T2|T3|trap)$/), 'directTarget'],
+      ['8049010', 'f4', 'hlt', 'privileged', expect.stringMatching(/^(B1|B2|T1|T2e|T3e|T2|T3|trap)$/), 'fallthrough'],
     ]);
   });
 

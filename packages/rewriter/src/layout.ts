@@ -18,7 +18,7 @@ export const USER_GAP = 0x10000;
 /** User executables: punned (B2/T1) trampolines may go on any free page of [USER_LO, USER_HI). */
 export const USER_LO = 0x00010000;
 export const USER_HI = 0xf0000000;
-/** User executables: room for the sequential trampolines (B1, T2, T3) and the loader above the stub start. */
+/** User executables: room for the sequential trampolines (B1, T2, T3, and those of the neighbours T3e evicts) and the loader above the stub start. */
 export const USER_MAIN_SIZE = 0x1000000;
 /** User executables: kept free after USER_MAIN_SIZE for the heap (brk starts after the highest PT_LOAD). */
 export const BRK_MARGIN = 0x4000000;

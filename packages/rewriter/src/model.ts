@@ -67,8 +67,12 @@ export interface Discovery {
   readonly conflicts?: readonly { readonly addr: number; readonly reason: string }[];
 }
 
-/** Why an instruction is a site: the selector word that matched it. */
-export type SiteReason = 'privileged' | 'iopl' | 'sensitive-unprivileged' | 'jumps' | 'selected';
+/**
+ * Why an instruction is a site: the selector word that matched it. 'evicted' is never a site's:
+ * it marks the patch-map record of an instruction a tactic (T2e) patched to make room for a
+ * site's jump; such records are not sites and are counted apart.
+ */
+export type SiteReason = 'privileged' | 'iopl' | 'sensitive-unprivileged' | 'jumps' | 'selected' | 'evicted';
 
 /** An instruction to patch. */
 export interface Site {
@@ -89,8 +93,10 @@ export type Tactic =
   | 'B1'    // jmp rel32 over the site itself (site ≥ 5 bytes)
   | 'B2'    // punned jmp rel32: the rel32 overlaps the following bytes, trampoline at the target they fix
   | 'T1'    // B2 with segment-override prefixes as padding to move the pun (site ≥ 2 bytes)
-  | 'T2'    // successor eviction: jmp rel32 over the site and the instructions after it, all relocated
-  | 'T3'    // neighbour eviction: short jmp at the site to a neighbour evicted to hold the rel32 jmp
+  | 'T2e'   // E9Patch's successor eviction: the next instruction gets its own jump (an 'evicted' record), the site a pun over it
+  | 'T3e'   // E9Patch's neighbour eviction: jmp rel8 into a neighbour (an 'evicted' record) whose freed tail holds the site's jmp rel32
+  | 'T2'    // successor relocation: jmp rel32 over the site and the instructions after it, all relocated (assumes no inner targets)
+  | 'T3'    // neighbour relocation: short jmp at the site to neighbours relocated to hold the rel32 jmps (assumes no inner targets)
   | 'trap'; // no jump fits: the site is left to fault (or replaced by INT3) and the monitor resolves it
 
 /** How a site's stub reproduces the original instruction. */

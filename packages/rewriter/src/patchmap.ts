@@ -31,9 +31,9 @@ export const PATCHMAP_SITE_ASSUMES_NO_INNER_TARGETS = 1 << 0;
 
 // Codes of the one-byte enumerations. 0 is never used, so a zeroed record is invalid.
 export const SITE_REASON_CODES: Readonly<Record<SiteReason, number>> = {
-  privileged: 1, iopl: 2, 'sensitive-unprivileged': 3, jumps: 4, selected: 5,
+  privileged: 1, iopl: 2, 'sensitive-unprivileged': 3, jumps: 4, selected: 5, evicted: 6,
 };
-export const TACTIC_CODES: Readonly<Record<Tactic, number>> = { B1: 1, B2: 2, T1: 3, T2: 4, T3: 5, trap: 6 };
+export const TACTIC_CODES: Readonly<Record<Tactic, number>> = { B1: 1, B2: 2, T1: 3, T2: 4, T3: 5, trap: 6, T2e: 7, T3e: 8 };
 export const STUB_KIND_CODES: Readonly<Record<StubKind, number>> = { inline: 1, escape: 2, empty: 3, trap: 4 };
 
 const invert = <T extends string>(codes: Readonly<Record<T, number>>): ReadonlyMap<number, T> =>

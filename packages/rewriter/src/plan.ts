@@ -1,5 +1,6 @@
 // The patch plan: a tactic per site, tried in E9Patch's order of preference (docs/tactics.md):
-// B1, B2, T1, T2, T3, then the trap fallback. Sites are taken in address order; a site that an
+// B1, B2, T1, T2e (E9Patch's T2), then our relocating T2 and T3, then the trap fallback. A
+// T2e patch carries the patch of the instruction it evicted, which gets its own record. Sites are taken in address order; a site that an
 // earlier patch group already covers (a T2 run through `pushf; cli`) is done. A short site for
 // which no tactic applies first settles the sites its punned jump would overlap and tries again
 // (their bytes are then final). Every failure is kept with its reason, so a site that ends up
@@ -10,6 +11,8 @@ import { tryB2 } from './tactics/b2';
 import type { Patch, PlanContext, TacticResult } from './tactics/context';
 import { tryT1 } from './tactics/t1';
 import { tryT2 } from './tactics/t2';
+import { tryT2e } from './tactics/t2e';
+import { tryT3e } from './tactics/t3e';
 import { tryT3 } from './tactics/t3';
 import { trap } from './tactics/trap';
 
@@ -18,6 +21,8 @@ export const TACTIC_ORDER: readonly { readonly tactic: Exclude<Tactic, 'trap'>; 
   { tactic: 'B1', run: tryB1 },
   { tactic: 'B2', run: tryB2 },
   { tactic: 'T1', run: tryT1 },
+  { tactic: 'T2e', run: tryT2e },
+  { tactic: 'T3e', run: tryT3e },
   { tactic: 'T2', run: tryT2 },
   { tactic: 'T3', run: tryT3 },
 ];
@@ -65,8 +70,11 @@ export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: Re
       // that site first (E9Patch patches in reverse address order for this reason), then its
       // bytes are final and the pun may use them. Only when nothing applied, so that sites that
       // were patched in address order (and T2 groups like `pushf; cli`) stay as they were.
+      // T2e's fixed bytes are the ones after the successor's rel32: settle the sites there too.
+      const succ = ctx.next(site.addr);
+      const reach = Math.max(site.addr + 5, succ ? succ.addr + succ.length + 4 : 0);
       let settled = false;
-      for (let a = site.addr + site.length; a < site.addr + 5; a++) {
+      for (let a = site.addr + site.length; a < reach; a++) {
         const n = ctx.sites.get(a);
         if (n && !done.has(n.addr)) {
           processSite(n, depth + 1);
@@ -89,6 +97,17 @@ export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: Re
           addr: s.site.addr, original: slice(ctx, s.site.addr, s.site.addr + s.site.length), formId: s.site.formId,
           reason: s.site.reason, tactic: patch.tactic, stub: s.stub, stubAddr: s.stubAddr, escapeAddr: s.escapeAddr,
           patchStart: patch.patchStart, displaced, resume: patch.resume, assumesNoInnerTargets: patch.assumesNoInnerTargets,
+        });
+      }
+      for (const e of patch.evictions ?? []) {
+        ctx.apply(e);
+        patches.push(e);
+        writes.push(...e.writes);
+        const ev = e.evicted!;
+        const original = slice(ctx, e.patchStart, e.patchEnd);
+        records.push({
+          addr: ev.addr, original, formId: ev.formId, reason: 'evicted', tactic: e.tactic, stub: 'empty', stubAddr: ev.stubAddr,
+          escapeAddr: 0, patchStart: e.patchStart, displaced: original, resume: e.resume, assumesNoInnerTargets: false,
         });
       }
       return;

@@ -56,8 +56,15 @@ export interface RewriteReport {
   readonly sites: number;
   /** Sites patched with a jump (everything but trap and skipped). */
   readonly patched: number;
+  /** Sites per tactic: with the skipped sites they add up to `sites`. */
   readonly tactics: Record<Tactic, number>;
+  /** Sites per stub kind (evicted instructions not counted). */
   readonly stubs: Record<StubKind, number>;
+  /**
+   * Instructions that are not sites but were patched to make room for a site's jump (T2e's
+   * successors, patch-map reason 'evicted'), by the tactic of their own jump. Not in `tactics`.
+   */
+  readonly evicted: Record<'B1' | 'B2' | 'T1', number>;
   /** Sites not patched with a jump: trap fallbacks and skipped sites, each with the reason per tactic. */
   readonly misses: readonly Miss[];
   readonly discovery: {
@@ -136,8 +143,13 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
   }
 
   const stubCount: Record<StubKind, number> = { inline: 0, escape: 0, empty: 0, trap: 0 };
-  const tacticCount: Record<Tactic, number> = { B1: 0, B2: 0, T1: 0, T2: 0, T3: 0, trap: 0 };
+  const tacticCount: Record<Tactic, number> = { B1: 0, B2: 0, T1: 0, T2e: 0, T3e: 0, T2: 0, T3: 0, trap: 0 };
+  const evictedCount: Record<'B1' | 'B2' | 'T1', number> = { B1: 0, B2: 0, T1: 0 };
   for (const r of plan.records) {
+    if (r.reason === 'evicted') {
+      evictedCount[r.tactic as 'B1' | 'B2' | 'T1']++;
+      continue;
+    }
     stubCount[r.stub]++;
     tacticCount[r.tactic]++;
   }
@@ -162,7 +174,9 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
   });
 
   const { sections, symbols } = carrySections(elf, segments, warnings);
-  if (primary && primary.codeEnd > codeStart) sections.push({ name: STUBS_SECTION, addr: codeStart, size: primary.codeEnd - codeStart, flags: 'ax', align: 1 });
+  // Range 0 of a kernel whose trampolines are all punned (no shared page) starts at the first one's page.
+  const stubsStart = primary ? Math.max(codeStart, primary.vaddr) : codeStart;
+  if (primary && primary.codeEnd > stubsStart) sections.push({ name: STUBS_SECTION, addr: stubsStart, size: primary.codeEnd - stubsStart, flags: 'ax', align: 1 });
   const gnuStack = elf.segments.find((s) => s.type === 'gnu_stack');
   // With a loader, the file offsets of the loader pages go into the loader's table and the map;
   // they are known once the file is laid out, and writing again with them changes no size.
@@ -205,8 +219,8 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
   }
   const report: RewriteReport = {
     select, kernel: layout.kernel, sites: sites.length,
-    patched: plan.records.filter((r) => r.tactic !== 'trap').length,
-    tactics: tacticCount, stubs: stubCount, misses: plan.misses,
+    patched: plan.records.filter((r) => r.tactic !== 'trap' && r.reason !== 'evicted').length,
+    tactics: tacticCount, stubs: stubCount, evicted: evictedCount, misses: plan.misses,
     discovery: {
       instructions: discovery.instructions.length, codeBytes, dataBytes, unknownBytes,
       jumpTargets: discovery.jumpTargets.size, indirectTransfers: discovery.indirectTransfers.length,

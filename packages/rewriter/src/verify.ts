@@ -10,11 +10,15 @@
 //                  a segment or another range)
 //   site-bytes     a site's bytes in the patched image are not what its tactic writes: the
 //                  jump(s) from the site do not reach stubAddr, a trap site is neither unchanged
-//                  nor INT3, a byte of the overwritten run is neither jump nor INT3 filler
+//                  nor INT3, a byte of the overwritten run is neither jump nor INT3 filler, a
+//                  T2e site's jump does not reach into its evicted successor's patched bytes
 //   site-record    a site record is inconsistent in itself: original bytes that do not decode to
 //                  the recorded form with the recorded length, displaced bytes that do not hold
 //                  the original at addr - patchStart, a resume other than the end of the run,
-//                  overlapping runs, a stub address outside every stub range
+//                  overlapping runs, a stub address outside every stub range, an 'evicted'
+//                  record that no T2e/T3e site needs (or not a B1/B2/T1 jump to an 'empty'
+//                  stub), a T2e site without an evicted successor, a T3e site whose short jump
+//                  does not land in an evicted neighbour's freed bytes
 //   displaced      (with the original) the recorded original/displaced bytes are not the original
 //                  image's bytes at that address
 //   stub           the stub cannot be walked: undecodable bytes, falls out of the stub ranges,
@@ -313,13 +317,26 @@ export function verifyImage(patched: Uint8Array, original?: Uint8Array, options:
     if (origMem) checkAgainstOriginal(s, origMem, report);
     if (s.tactic === 'trap') checkTrapBytes(s, mem, report);
   }
+  checkEvictions(map, at, report);
   for (const s of map.sites) if (s.stub === 'inline') checkInlineStub(s, map, mem, report);
   // Where each site's stub starts: a walk through one run's stub must not run into another's.
   const stubOwners = new Map<number, number>();
   for (const s of map.sites) if (s.tactic !== 'trap') stubOwners.set(s.stubAddr, s.addr);
+  // T3e: the site's jmp rel8 lands in an evicted neighbour's freed tail, on the site's jmp rel32.
+  const evictedRuns = map.sites.filter((s) => s.reason === 'evicted');
+  const inEvicted = (a: number): boolean => evictedRuns.some((e) => a > e.patchStart && a < e.patchStart + e.displaced.length);
+  const foreign = new Set<number>();
+  for (const s of map.sites) {
+    if (s.tactic !== 'T3e') continue;
+    const j = at.decode(s.addr, ins);
+    const J = j && j.valid && classOf(j.form).flow === 'branch' ? relTarget(j) : undefined;
+    if (J === undefined || !inEvicted(J)) continue;
+    const k = at.decode(J, ins);
+    if (k && k.valid) for (let a = J; a < J + k.length; a++) foreign.add(a);
+  }
   for (const g of groups.values()) {
     g.sort((x, y) => x.addr - y.addr);
-    const stub = checkSiteBytes(g, mem, at, inStubs, report);
+    const stub = checkSiteBytes(g, mem, at, inStubs, report, g[0]!.tactic === 'T3e' ? inEvicted : undefined, foreign);
     if (stub) checkStub(g, stub, map.sharedPage, stubOwners, at, inStubs, report, checked);
   }
 
@@ -435,6 +452,57 @@ function checkRecord(s: PatchedSite, at: At, ins: Instruction, inStubs: (a: numb
   }
 }
 
+/**
+ * T2e pairs (docs/tactics.md §T2e): each T2e site's successor is an 'evicted' record starting at
+ * the site's end (its resume), and the site's jump reaches into the successor's bytes (that is
+ * what the eviction was for); each 'evicted' record is such a successor, patched with its own
+ * B1/B2/T1 jump to an 'empty' stub (it runs relocated), and is not a site, so it assumes nothing.
+ */
+function checkEvictions(map: PatchMap, at: At, report: Report): void {
+  const evicted = new Map<number, PatchedSite>();
+  for (const s of map.sites) if (s.reason === 'evicted') evicted.set(s.addr, s);
+  const claimedBy = new Set<number>();
+  const ins = new Instruction();
+  for (const s of map.sites) {
+    if (s.tactic !== 'T3e') continue;
+    const where = `site ${hex(s.addr)} (T3e)`;
+    const d = at.decode(s.addr, ins);
+    const J = d && d.valid && classOf(d.form).flow === 'branch' ? relTarget(d) : undefined;
+    const e = J === undefined ? undefined : [...evicted.values()].find((x) => J >= x.addr + 5 && J < x.addr + x.displaced.length);
+    if (s.reason === 'evicted' || s.patchStart !== s.addr || s.assumesNoInnerTargets || !e) {
+      report.add(s.addr, 'site-record', `${where}: its short jump does not land in the freed bytes of an evicted neighbour, or the record is not the site's own run without assumptions`);
+      continue;
+    }
+    claimedBy.add(e.addr);
+  }
+  for (const s of map.sites) {
+    if (s.tactic !== 'T2e') continue;
+    const where = `site ${hex(s.addr)} (T2e)`;
+    if (s.reason === 'evicted') {
+      report.add(s.addr, 'site-record', `${where}: an evicted instruction's record has tactic T2e (it is patched with B1, B2 or T1)`);
+      continue;
+    }
+    const e = evicted.get(s.resume);
+    if (!e || s.patchStart !== s.addr || s.assumesNoInnerTargets) {
+      report.add(s.addr, 'site-record', `${where}: no evicted record at its end ${hex(s.resume)}, or its run does not start at the site, or it claims to assume no inner targets`);
+      continue;
+    }
+    claimedBy.add(e.addr);
+    const d = at.decode(s.addr, ins);
+    if (!d || !d.valid || s.addr + d.length <= e.addr) {
+      report.add(s.addr, 'site-bytes', `${where}: the jump at the site does not reach into the bytes of its evicted successor at ${hex(e.addr)}`);
+    }
+  }
+  for (const e of evicted.values()) {
+    const where = `evicted ${hex(e.addr)}`;
+    if (!claimedBy.has(e.addr)) report.add(e.addr, 'site-record', `${where}: no T2e site ends at it and no T3e site jumps into it (an evicted instruction is patched only for a site's jump)`);
+    if (e.tactic !== 'B1' && e.tactic !== 'B2' && e.tactic !== 'T1') report.add(e.addr, 'site-record', `${where}: tactic ${e.tactic}, expected its own B1, B2 or T1 jump`);
+    if (e.stub !== 'empty' || e.escapeAddr !== 0 || e.assumesNoInnerTargets || e.patchStart !== e.addr || e.displaced.length !== e.original.length) {
+      report.add(e.addr, 'site-record', `${where}: expected an 'empty' stub without escape, its own bytes only as the run, and no assumption on jump targets`);
+    }
+  }
+}
+
 function checkAgainstOriginal(s: PatchedSite, orig: Memory, report: Report): void {
   const where = `site ${hex(s.addr)}`;
   const o = orig.read(s.addr, s.original.length);
@@ -478,7 +546,13 @@ function checkTrapBytes(s: PatchedSite, mem: Memory, report: Report): void {
  * first site the stub of a site of the run. Every byte of the run that is not part of a jump
  * followed is INT3 filler. Returns the stub entries to walk, or undefined after a violation.
  */
-function checkSiteBytes(g: readonly PatchedSite[], mem: Memory, at: At, inStubs: (a: number) => boolean, report: Report): number[] | undefined {
+function checkSiteBytes(
+  g: readonly PatchedSite[], mem: Memory, at: At, inStubs: (a: number) => boolean, report: Report,
+  /** T3e: where the site's short jump may land (inside an evicted neighbour). */
+  into?: (a: number) => boolean,
+  /** Bytes that hold a T3e site's jump inside an evicted neighbour's run (not filler). */
+  foreign?: ReadonlySet<number>,
+): number[] | undefined {
   const s = g[0]!;
   const where = `site ${hex(s.addr)} (${s.tactic})`;
   const runStart = s.patchStart;
@@ -497,6 +571,10 @@ function checkSiteBytes(g: readonly PatchedSite[], mem: Memory, at: At, inStubs:
       }
       for (let a = pc; a < pc + d!.length; a++) if (a >= runStart && a < runEnd) covered[a - runStart] = 1;
       if (inStubs(target)) return target;
+      if (hops < MAX_HOPS && into?.(target)) {
+        pc = target;
+        continue;
+      }
       if (hops >= MAX_HOPS || target < runStart || target >= runEnd) {
         report.add(s.addr, 'site-bytes', `${where}: the jump at ${hex(pc)} goes to ${hex(target)}, which is neither in a stub range nor inside the overwritten run [${hex(runStart)}, ${hex(runEnd)})`);
         return undefined;
@@ -520,6 +598,7 @@ function checkSiteBytes(g: readonly PatchedSite[], mem: Memory, at: At, inStubs:
   for (let i = 0; i < covered.length; i++) {
     if (covered[i]) continue;
     const a = runStart + i;
+    if (s.reason === 'evicted' && foreign?.has(a)) continue;
     const b = mem.byte(a);
     if (b !== INT3) {
       report.add(s.addr, 'site-bytes', `${where}: byte ${hex(a)} of the overwritten run is ${b === undefined ? 'unmapped' : hex(b)}, neither part of the jump to the stub nor INT3 filler`);

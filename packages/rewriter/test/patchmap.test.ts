@@ -87,8 +87,8 @@ describe('patch map layout', () => {
     const u32 = fc.integer({ min: 0, max: 0xffffffff });
     const arbSite = fc.record({
       addr: u32, original: fc.uint8Array({ minLength: 1, maxLength: 15 }), formId: fc.integer({ min: 0, max: 5000 }),
-      reason: fc.constantFrom<SiteReason>('privileged', 'iopl', 'sensitive-unprivileged', 'jumps', 'selected'),
-      tactic: fc.constantFrom<Tactic>('B1', 'B2', 'T1', 'T2', 'T3', 'trap'),
+      reason: fc.constantFrom<SiteReason>('privileged', 'iopl', 'sensitive-unprivileged', 'jumps', 'selected', 'evicted'),
+      tactic: fc.constantFrom<Tactic>('B1', 'B2', 'T1', 'T2e', 'T3e', 'T2', 'T3', 'trap'),
       stub: fc.constantFrom<StubKind>('inline', 'escape', 'empty', 'trap'),
       stubAddr: u32, escapeAddr: u32, patchStart: u32, displaced: fc.uint8Array({ maxLength: 40 }), resume: u32,
       assumesNoInnerTargets: fc.boolean(),

@@ -18,8 +18,8 @@ function plan(body: (a: Assembler) => void, opts: { targets?: string[]; tactics?
 }
 
 describe('tactic order', () => {
-  it("is E9Patch's: B1, B2, T1, T2, T3 (trap last)", () => {
-    expect(TACTIC_ORDER.map((t) => t.tactic)).toEqual(['B1', 'B2', 'T1', 'T2', 'T3']);
+  it("is E9Patch's: B1, B2, T1, T2 (as T2e), then the relocating T2 and T3 (trap last)", () => {
+    expect(TACTIC_ORDER.map((t) => t.tactic)).toEqual(['B1', 'B2', 'T1', 'T2e', 'T3e', 'T2', 'T3']);
   });
 
   it('a restricted plan tries only the given tactics and says why each failed', () => {
@@ -99,7 +99,7 @@ describe('refusals that protect jump targets', () => {
     expect(p.miss('s').tried.find((t) => t.tactic === 'T2')!.why).toMatch(/only by the linear sweep/);
   });
 
-  it('an INT n (reveals its next address) is not extended by T2 but may use T3', () => {
+  it('an INT n (reveals its next address) is not extended by T2 but may use T2e (its successor evicted) or T3', () => {
     const p = plan((a) => {
       a.asm('mov', reg('ecx'), imm(1));
       a.asm('mov', reg('edx'), imm(2));
@@ -109,9 +109,19 @@ describe('refusals that protect jump targets', () => {
       a.asm('ret');
     });
     const s = p.at('s');
-    expect(s.tactic).toBe('T3');
+    expect(s.tactic).toBe('T2e');
     expect(s.resume).toBe(p.labels.get('s')! + 2);
     expect(p.r.report.misses.length).toBe(0);
+    // T2e out of the way, T3 takes it: the INT's next address stays an intact boundary either way.
+    const q = plan((a) => {
+      a.asm('mov', reg('ecx'), imm(1));
+      a.asm('mov', reg('edx'), imm(2));
+      a.here('s');
+      a.asm('int', imm(0x80));
+      a.asm('mov', reg('eax'), imm(1));
+      a.asm('ret');
+    }, { tactics: ['B1', 'B2', 'T1', 'T2', 'T3'] });
+    expect(q.at('s').tactic).toBe('T3');
   });
 });
 
@@ -126,7 +136,7 @@ describe('report', () => {
       a.asm('ret');
     }, { targets: ['u'] });
     expect(p.r.report.sites).toBe(2);
-    expect(p.r.report.tactics).toEqual({ B1: 0, B2: 0, T1: 0, T2: 1, T3: 0, trap: 1 });
+    expect(p.r.report.tactics).toEqual({ B1: 0, B2: 0, T1: 0, T2e: 0, T3e: 0, T2: 1, T3: 0, trap: 1 });
     expect(p.r.report.stubs).toEqual({ inline: 1, escape: 0, empty: 0, trap: 1 });
     expect(p.r.report.patched).toBe(1);
     expect(p.r.report.misses.map((m) => m.addr)).toEqual([p.labels.get('t')]);

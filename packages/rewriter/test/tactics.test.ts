@@ -313,7 +313,7 @@ describe('trap fallback', () => {
     expect([p.tactic, p.displaced.length]).toEqual(['trap', 1]);
     expect(readAt(x.elf, p.addr, 1)[0]).toBe(0xcc);
     const misses = x.r.report.misses.map((m) => [m.addr, m.outcome, m.tried.map((t) => t.tactic).join(',')]);
-    expect(misses).toEqual([[c.addr, 'trap', 'B1,B2,T1,T2,T3'], [p.addr, 'trap', 'B1,B2,T1,T2,T3']]);
+    expect(misses).toEqual([[c.addr, 'trap', 'B1,B2,T1,T2e,T3e,T2,T3'], [p.addr, 'trap', 'B1,B2,T1,T2e,T3e,T2,T3']]);
   });
 });
 

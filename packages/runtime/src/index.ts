@@ -40,5 +40,5 @@ export { BACKENDS, loadGuest, runGuest } from './vmm/backends';
 export type { BackendName, Guest, GuestOptions, GuestReport } from './vmm/backends';
 export { ExitAccounting, exitReasonOfMnemonic } from './vmm/accounting';
 export type { ExitStats, ExitVia, SiteCount } from './vmm/accounting';
-export { MONITOR_LINEAR, Ring1Monitor, SEGMENT_CLIP, VirtualCpu, ring1MemoryBytes, shadowDescriptor } from './vmm/ring1/monitor';
+export { MONITOR_LINEAR, Ring1Monitor, SEGMENT_CLIP, SHADOW_LDT_BYTES, VirtualCpu, expandDownLimit, ring1MemoryBytes, shadowDescriptor } from './vmm/ring1/monitor';
 export type { Ring1Options } from './vmm/ring1/monitor';

@@ -24,7 +24,9 @@ interface RewriteArgs {
   diff?: boolean;
 }
 
-const TACTICS: readonly Tactic[] = ['B1', 'B2', 'T1', 'T2', 'T3', 'trap'];
+const TACTICS: readonly Tactic[] = ['B1', 'B2', 'T1', 'T2e', 'T3e', 'T2', 'T3', 'trap'];
+/** The jumps an evicted (non-site) instruction may get (patch-map reason 'evicted'). */
+const EVICTION_TACTICS = ['B1', 'B2', 'T1'] as const;
 /** Misses in the text summary; --json has them all (busybox in jumps mode has tens of thousands). */
 const MISSES_LISTED = 50;
 const STUB_KINDS = ['inline', 'escape', 'empty', 'trap'] as const;
@@ -61,9 +63,15 @@ export interface RewriteSummary {
   sites: number;
   /** Sites patched with a jump (every tactic but trap). */
   patched: number;
-  /** Sites per tactic, from the patch map written. */
+  /** Sites per tactic, from the patch map written; with `skipped` they add up to `sites`. */
   tactics: Record<Tactic, number>;
+  /** Sites per stub kind (evicted instructions not counted). */
   stubs: Record<(typeof STUB_KINDS)[number], number>;
+  /**
+   * Instructions that are not sites but were patched to make room for a site's jump (T2e's
+   * successors; map records with reason 'evicted'), by the tactic of their own jump.
+   */
+  evicted: Record<(typeof EVICTION_TACTICS)[number], number>;
   /** Selected sites not in the map: no jump fits and a trap would change the program (--select jumps). */
   skipped: number;
   stubSegment: { vaddr: number; paddr: number; size: number; sharedPage: number };
@@ -160,7 +168,12 @@ function summarize(args: RewriteArgs, map: PatchMap, report: RewriteReport, inpu
   // Counted from the map the image carries, so the summary says what was written.
   const tactics = Object.fromEntries(TACTICS.map((t) => [t, 0])) as Record<Tactic, number>;
   const stubs = Object.fromEntries(STUB_KINDS.map((k) => [k, 0])) as RewriteSummary['stubs'];
+  const evicted = Object.fromEntries(EVICTION_TACTICS.map((t) => [t, 0])) as RewriteSummary['evicted'];
   for (const s of map.sites) {
+    if (s.reason === 'evicted') {
+      evicted[s.tactic as (typeof EVICTION_TACTICS)[number]]++;
+      continue;
+    }
     tactics[s.tactic]++;
     stubs[s.stub]++;
   }
@@ -172,9 +185,10 @@ function summarize(args: RewriteArgs, map: PatchMap, report: RewriteReport, inpu
     kernel: report.kernel,
     instructions: report.discovery.instructions,
     sites: report.sites,
-    patched: map.sites.length - tactics.trap,
+    patched: TACTICS.reduce((n, t) => n + (t === 'trap' ? 0 : tactics[t]), 0),
     tactics,
     stubs,
+    evicted,
     skipped: report.misses.filter((m) => m.outcome === 'skipped').length,
     stubSegment: { vaddr: map.stubVaddr, paddr: map.stubPaddr, size: map.stubSize, sharedPage: map.sharedPage },
     inputBytes,
@@ -200,6 +214,10 @@ function printSummary(out: BufferedWriter, s: RewriteSummary): void {
   out.write('\n  tactic   sites   share\n');
   for (const t of TACTICS) out.write(`  ${t.padEnd(6)} ${String(s.tactics[t]).padStart(7)} ${pct(s.tactics[t], s.sites).padStart(7)}\n`);
   if (s.skipped > 0) out.write(`  ${'skip'.padEnd(6)} ${String(s.skipped).padStart(7)} ${pct(s.skipped, s.sites).padStart(7)}\n`);
+  const nEvicted = EVICTION_TACTICS.reduce((n, t) => n + s.evicted[t], 0);
+  if (nEvicted > 0) {
+    out.write(`\n  evicted (not sites, patched to make room for T2e/T3e): ${nEvicted} (${EVICTION_TACTICS.map((t) => `${t} ${s.evicted[t]}`).join(', ')})\n`);
+  }
   const seg = s.stubSegment;
   out.write(
     `\n  stubs: ${STUB_KINDS.map((k) => `${k} ${s.stubs[k]}`).join(', ')}\n` +
@@ -255,7 +273,7 @@ function printDiff(out: BufferedWriter, input: Uint8Array, image: Uint8Array, ma
   for (const s of map.sites) {
     const runLen = Math.max(s.displaced.length, s.original.length);
     const start = s.displaced.length > 0 ? s.patchStart : s.addr;
-    const head = `\nsite 0x${hex(s.addr, 8)} ${formName(s.formId)} (${s.reason}): ${s.tactic}, ${s.stub} stub` +
+    const head = `\n${s.reason === 'evicted' ? 'evicted' : 'site'} 0x${hex(s.addr, 8)} ${formName(s.formId)} (${s.reason}): ${s.tactic}, ${s.stub} stub` +
       (s.stubAddr ? ` at 0x${hex(s.stubAddr, 8)}` : '') + (s.resume ? `, resumes at 0x${hex(s.resume, 8)}` : '');
     out.write(`${head}\n  before:\n`);
     for (const l of listing(before(start, runLen + 15), start, runLen)) out.write(`${l}\n`);

@@ -36,6 +36,13 @@ export interface Patch {
   readonly trampoline: { readonly addr: number; readonly bytes: Uint8Array } | undefined;
   readonly sites: readonly SiteStub[];
   readonly assumesNoInnerTargets: boolean;
+  /**
+   * Set on the patch of an evicted instruction (T2e's successor): not a site, it gets a record of
+   * its own (reason 'evicted', an 'empty' stub at stubAddr that runs it relocated).
+   */
+  readonly evicted?: { readonly addr: number; readonly formId: number; readonly stubAddr: number };
+  /** The patches of instructions this patch evicted (applied with it, each with its own trampoline). */
+  readonly evictions?: readonly Patch[];
 }
 
 /** A tactic: a Patch, or why it does not apply to the site. */

@@ -6,7 +6,7 @@ import { Decoder, Instruction, OpKind, Reg, classOf } from '@ringshift/decoder';
 import { Block, Decoded, MAX_BLOCK, type BlockFn } from './blocks';
 import { JIT_THRESHOLD, compileBlock } from './jit';
 import { EventKind, MonitorExit, proceed, type Exit, type Interceptor } from './intercept';
-import type { PhysicalMemory } from '../machine/memory';
+import { WATCH_DECODE_CACHE, type PhysicalMemory } from '../machine/memory';
 import * as F from './eflags';
 import { Fault, HAS_ERROR_CODE, Vector } from './fault';
 import { LazyOp, lazyAF, lazyCF, lazyOF, lazyPF, lazySF, lazyZF, type LazyState } from './lazy-flags';
@@ -504,14 +504,14 @@ export class Cpu implements LazyState {
 
   private invalidatePage(page: number): void {
     this.cache.delete(page);
-    this.mem.watched[page] = 0;
+    this.mem.watched[page] = this.mem.watched[page]! & ~WATCH_DECODE_CACHE;
     this.fSlots = null;
     this.blockBreaks++;
   }
 
   /** Drops every decoded instruction (mode switches change how bytes decode). */
   flushDecodeCache(): void {
-    for (const page of this.cache.keys()) this.mem.watched[page] = 0;
+    for (const page of this.cache.keys()) this.mem.watched[page] = this.mem.watched[page]! & ~WATCH_DECODE_CACHE;
     this.cache.clear();
     this.fSlots = null;
     this.blockBreaks++;
@@ -579,7 +579,7 @@ export class Cpu implements LazyState {
       // A dense array of all 2 x 4096 keys: filling sparse indices would turn it into a dictionary.
       slots = new Array<Decoded | undefined>(8192).fill(undefined);
       this.cache.set(page, slots);
-      this.mem.watched[page] = 1;
+      this.mem.watched[page] = this.mem.watched[page]! | WATCH_DECODE_CACHE;
       this.remember(lin, page, slots, bits);
     }
     const d = this.decoded(ins);

@@ -13,6 +13,11 @@ interface MmioRange {
   readonly device: MmioDevice;
 }
 
+/** PhysicalMemory.watched bits: the CPU's decoded-instruction cache holds the page. */
+export const WATCH_DECODE_CACHE = 1;
+/** PhysicalMemory.watched bits: the ring-1 monitor shadows a guest GDT/LDT on the page. */
+export const WATCH_DESCRIPTOR_TABLE = 2;
+
 export class PhysicalMemory {
   readonly size: number;
   readonly u8: Uint8Array;
@@ -29,7 +34,10 @@ export class PhysicalMemory {
    * interrupt or stop the run, so the CPU ends its current block there (blocks.ts).
    */
   onMmio: (() => void) | null = null;
-  /** One byte per page: non-zero when some observer (the decode cache) watches writes to it. */
+  /**
+   * One byte per page: non-zero when some observer watches writes to it, one bit per observer
+   * (WATCH_DECODE_CACHE, WATCH_DESCRIPTOR_TABLE); `onWrite` is called for any of them.
+   */
   readonly watched: Uint8Array;
 
   constructor(size: number) {

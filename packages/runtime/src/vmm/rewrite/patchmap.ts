@@ -30,8 +30,8 @@ export interface StubRange {
 /** Site flag bit 0: the tactic assumes no jump targets an overwritten byte after patch start. */
 export const SITE_FLAG_ASSUMES_NO_INNER_TARGETS = 1 << 0;
 
-export const SITE_REASONS = ['privileged', 'iopl', 'sensitive-unprivileged', 'jumps', 'selected'] as const;
-export const SITE_TACTICS = ['B1', 'B2', 'T1', 'T2', 'T3', 'trap'] as const;
+export const SITE_REASONS = ['privileged', 'iopl', 'sensitive-unprivileged', 'jumps', 'selected', 'evicted'] as const;
+export const SITE_TACTICS = ['B1', 'B2', 'T1', 'T2', 'T3', 'trap', 'T2e', 'T3e'] as const;
 export const STUB_KINDS = ['inline', 'escape', 'empty', 'trap'] as const;
 export type SiteReason = (typeof SITE_REASONS)[number];
 export type SiteTactic = (typeof SITE_TACTICS)[number];

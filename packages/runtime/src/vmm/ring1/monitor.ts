@@ -18,7 +18,7 @@
 // the monitor through its own IDT), and emulation reuses the CPU's own instruction handlers in a
 // temporarily virtual context (CPL, GDTR, IDTR, IF, IOPL, CS/SS RPL as the guest believes them).
 import { Decoder, Instruction, OpKind, Reg, VMX_EXIT_REASON, classOf, formatIntel, mnemonicOf } from '@ringshift/decoder';
-import { ATTR_CODE, ATTR_P, ATTR_S, type Cpu, type Handler } from '../../cpu/cpu';
+import { ATTR_CODE, ATTR_DB, ATTR_P, ATTR_S, type Cpu, type Handler } from '../../cpu/cpu';
 import * as F from '../../cpu/eflags';
 import { Fault, Vector } from '../../cpu/fault';
 import { buildHandlers } from '../../cpu/handlers';
@@ -31,6 +31,7 @@ import { msrState } from '../../cpu/msr-state';
 import { newWalkRecord, walk, type PagingState, type WalkRecord } from '../../cpu/paging';
 import { SegReg } from '../../cpu/registers';
 import type { Machine } from '../../machine/machine';
+import { WATCH_DECODE_CACHE, WATCH_DESCRIPTOR_TABLE } from '../../machine/memory';
 import { ExitAccounting, exitReasonOfMnemonic, type ExitVia } from '../accounting';
 import { HOLE_END, HOLE_START, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, type RewrittenImage } from '../rewrite/image';
 import type { PatchMapSite } from '../rewrite/patchmap';
@@ -45,15 +46,18 @@ const CR4_PGE = 1 << 7;
 const PF_P = 1, PF_W = 2, PF_U = 4;
 
 /**
- * Monitor structures in the top of the hole: the shadow GDT (64 KiB, the largest GDT) and the
- * monitor's IDT. Guest segment limits are clipped to end below MONITOR_LINEAR.
+ * Monitor structures in the top of the hole: the shadow GDT (64 KiB, the largest GDT), the
+ * monitor's IDT and the shadow LDT. Guest segment limits are clipped to end below MONITOR_LINEAR.
  */
 export const MONITOR_LINEAR = 0xfffe0000;
 export const SEGMENT_CLIP = MONITOR_LINEAR - 1;
 const SHADOW_GDT_OFFSET = 0;
 const MONITOR_IDT_OFFSET = 0x10000;
-/** Physical only (not in the linear window): the real page directory, all not-present. */
-const REAL_PD_OFFSET = 0x12000;
+/** The shadow LDT, up to the end of the linear window (HOLE_END): 7168 descriptors. */
+const SHADOW_LDT_OFFSET = 0x11000;
+export const SHADOW_LDT_BYTES = HOLE_END - MONITOR_LINEAR - SHADOW_LDT_OFFSET;
+/** Physical only (past HOLE_END, so in no linear window): the real page directory, all not-present. */
+const REAL_PD_OFFSET = 0x1f000;
 /** Monitor memory before the stub segment's copy. */
 export const MONITOR_BYTES = 0x20000;
 
@@ -66,6 +70,14 @@ export class VirtualCpu {
   gdtrLimit = 0xffff;
   idtrBase = 0;
   idtrLimit = 0x3ff;
+  /**
+   * LDTR as the guest loaded it. The real LDTR keeps the guest's selector (so SLDT, which does
+   * not trap, shows it) with the shadow LDT's base; the shadow GDT's entry at that selector is
+   * the guest's LDT descriptor with the shadow LDT's base.
+   */
+  ldtrSel = 0;
+  ldtrBase = 0;
+  ldtrLimit = 0;
   /** EFLAGS.IF and IOPL, when there is no shared page (deprivileged). */
   ifFlag = false;
   iopl = 0;
@@ -124,6 +136,17 @@ export class Ring1Monitor implements Interceptor {
   /** A user-mode fetch from stub code faulted (pageWalk): the exception hook runs the original code. */
   private userStubFetch = false;
   private savedCr2 = 0;
+  /**
+   * Physical address of each shadowed guest descriptor's low and high dword (-1: not mapped),
+   * GDT then LDT: a guest write to a watched page refreshes the entries on it (tableWrite).
+   */
+  private readonly gdtPhys = new Float64Array(8192 * 2);
+  private gdtEntries = 0;
+  private readonly ldtPhys = new Float64Array((SHADOW_LDT_BYTES >>> 3) * 2);
+  private ldtEntries = 0;
+  /** Pages this monitor set WATCH_DESCRIPTOR_TABLE on. */
+  private readonly tablePages = new Set<number>();
+  private refreshing = false;
 
   constructor(readonly machine: Machine, readonly opts: Ring1Options) {
     this.cpu = machine.cpu;
@@ -172,6 +195,13 @@ export class Ring1Monitor implements Interceptor {
     v.cr0 = cpu.cr0; v.cr3 = cpu.cr3; v.cr4 = cpu.cr4;
     v.gdtrBase = cpu.gdtrBase; v.gdtrLimit = cpu.gdtrLimit;
     v.idtrBase = cpu.idtrBase; v.idtrLimit = cpu.idtrLimit;
+    v.ldtrSel = cpu.ldtrSel; v.ldtrBase = cpu.ldtrBase; v.ldtrLimit = cpu.ldtrLimit;
+    const cpuOnWrite = this.mem.onWrite;
+    this.mem.onWrite = (page) => {
+      const w = this.mem.watched[page]!;
+      if ((w & WATCH_DECODE_CACHE) !== 0) cpuOnWrite?.(page);
+      if ((w & WATCH_DESCRIPTOR_TABLE) !== 0) this.tableWrite(page);
+    };
     this.vif = (cpu.eflags & F.IF) !== 0;
     this.viopl = (cpu.eflags & F.IOPL) >>> 12;
     v.sysenterCs = msrState(cpu).sysenterCs;
@@ -265,13 +295,18 @@ export class Ring1Monitor implements Interceptor {
       cpu.segAttr[s] = attr;
       const expandDown = (attr & (ATTR_CODE | 0x4)) === 0x4;
       const base = cpu.segBase[s]! >>> 0;
-      if (!expandDown && base + (cpu.segLimit[s]! >>> 0) > SEGMENT_CLIP) cpu.segLimit[s] = base > SEGMENT_CLIP ? 0 : (SEGMENT_CLIP - base) | 0;
+      if (expandDown) cpu.segLimit[s] = expandDownLimit(base, cpu.segLimit[s]! >>> 0, (attr & ATTR_DB) !== 0 ? 0xffffffff : 0xffff) | 0;
+      else if (base + (cpu.segLimit[s]! >>> 0) > SEGMENT_CLIP) cpu.segLimit[s] = base > SEGMENT_CLIP ? 0 : (SEGMENT_CLIP - base) | 0;
     }
     cpu.sel[SegReg.CS] = (cpu.sel[SegReg.CS]! & ~3) | cpl;
     if ((cpu.sel[SegReg.SS]! & 0xfffc) !== 0) cpu.sel[SegReg.SS] = (cpu.sel[SegReg.SS]! & ~3) | cpl;
-    if (refreshGdt) this.refreshShadowGdt();
+    if (refreshGdt) this.refreshShadowTables();
     cpu.gdtrBase = (MONITOR_LINEAR + SHADOW_GDT_OFFSET) | 0;
     cpu.gdtrLimit = v.gdtrLimit;
+    cpu.ldtrSel = v.ldtrSel;
+    const ldtValid = (v.ldtrSel & 0xfffc) !== 0;
+    cpu.ldtrBase = ldtValid ? (MONITOR_LINEAR + SHADOW_LDT_OFFSET) | 0 : 0;
+    cpu.ldtrLimit = ldtValid ? v.ldtrLimit : 0;
     cpu.idtrBase = (MONITOR_LINEAR + MONITOR_IDT_OFFSET) | 0;
     cpu.idtrLimit = 0x7ff;
     cpu.setFlagBits(F.IF | F.IOPL, F.IF);
@@ -280,20 +315,80 @@ export class Ring1Monitor implements Interceptor {
     cpu.cr4 = v.cr4 & CR4_PGE;
   }
 
-  /** Copies the guest's GDT into the shadow GDT: DPL 0 code/data -> DPL 1, limits clipped. */
-  private refreshShadowGdt(): void {
+  /**
+   * Copies the guest's GDT and LDT into the shadow GDT and LDT (shadowDescriptor: DPL 0 code and
+   * data -> DPL 1, limits clipped), and watches the physical pages they are on, so that a guest
+   * write to a descriptor reaches the shadow at once (tableWrite), as a native segment load
+   * would read it. The guest's LDT descriptor for its current LDTR gets the shadow LDT's base.
+   */
+  private refreshShadowTables(): void {
     const v = this.v;
-    const dst = this.monitorPhys + SHADOW_GDT_OFFSET;
-    const n = Math.min(8192, ((v.gdtrLimit & 0xffff) + 1) >>> 3);
+    for (const page of this.tablePages) this.mem.watched[page] = this.mem.watched[page]! & ~WATCH_DESCRIPTOR_TABLE;
+    this.tablePages.clear();
+    const ldtValid = (v.ldtrSel & 0xfffc) !== 0;
+    if (ldtValid && (v.ldtrLimit >>> 0) >= SHADOW_LDT_BYTES) refuse(`the guest's LDT (limit ${hex(v.ldtrLimit)}) is larger than the monitor's shadow LDT (${SHADOW_LDT_BYTES} bytes)`);
+    this.gdtEntries = Math.min(8192, ((v.gdtrLimit & 0xffff) + 1) >>> 3);
+    this.ldtEntries = ldtValid ? ((v.ldtrLimit >>> 0) + 1) >>> 3 : 0;
+    this.locateTable(v.gdtrBase, this.gdtEntries, this.gdtPhys);
+    this.locateTable(v.ldtrBase, this.ldtEntries, this.ldtPhys);
+    for (let i = 0; i < this.gdtEntries; i++) this.shadowEntry(false, i);
+    for (let i = 0; i < this.ldtEntries; i++) this.shadowEntry(true, i);
+  }
+
+  /** Finds where each of `n` guest descriptors from linear `base` lies in physical memory, and watches those pages. */
+  private locateTable(base: number, n: number, phys: Float64Array): void {
     for (let i = 0; i < n; i++) {
-      const lin = (v.gdtrBase + i * 8) >>> 0;
-      let lo = 0, hi = 0;
+      const lin = (base + i * 8) >>> 0;
       const p = this.translate(lin, false, false, false, false);
-      const p2 = this.translate(lin + 4, false, false, false, false);
-      if (p >= 0 && p2 >= 0) { lo = this.mem.read32(p); hi = this.mem.read32(p2); }
-      [lo, hi] = shadowDescriptor(lo, hi);
-      this.mem.write32(dst + i * 8, lo);
-      this.mem.write32(dst + i * 8 + 4, hi);
+      const p2 = this.translate((lin + 4) >>> 0, false, false, false, false);
+      const ok = p >= 0 && p2 >= 0 && p < this.opts.guestRamBytes;
+      phys[i * 2] = ok ? p : -1;
+      phys[i * 2 + 1] = ok ? p2 : -1;
+      if (!ok) continue;
+      for (const a of [p, p + 3, p2, p2 + 3]) {
+        const page = a >>> 12;
+        this.tablePages.add(page);
+        this.mem.watched[page] = this.mem.watched[page]! | WATCH_DESCRIPTOR_TABLE;
+      }
+    }
+  }
+
+  /** Writes shadow entry `i` of the GDT (or LDT) from the guest's descriptor. */
+  private shadowEntry(ldt: boolean, i: number): void {
+    const v = this.v;
+    const phys = ldt ? this.ldtPhys : this.gdtPhys;
+    const p = phys[i * 2]!, p2 = phys[i * 2 + 1]!;
+    let lo = 0, hi = 0;
+    if (p >= 0) { lo = this.mem.read32(p); hi = this.mem.read32(p2); }
+    [lo, hi] = shadowDescriptor(lo, hi);
+    if (!ldt && (v.ldtrSel & 0xfffc) !== 0 && (v.ldtrSel & 4) === 0 && i === v.ldtrSel >>> 3) {
+      // The real LDTR's descriptor: the shadow LDT's base (the limit stays the guest's, for LSL).
+      const base = MONITOR_LINEAR + SHADOW_LDT_OFFSET;
+      lo = (lo & 0xffff) | ((base & 0xffff) << 16);
+      hi = (hi & 0x00ffff00) | ((base >>> 16) & 0xff) | (base & 0xff000000);
+    }
+    const dst = this.monitorPhys + (ldt ? SHADOW_LDT_OFFSET : SHADOW_GDT_OFFSET) + i * 8;
+    this.mem.write32(dst, lo);
+    this.mem.write32(dst + 4, hi);
+  }
+
+  /**
+   * A write to a page that holds guest descriptors (PhysicalMemory.watched): refreshes the
+   * shadow entries on that page. Hardware monitors write-protect these pages and emulate the
+   * faulting write; here the physical memory reports the write after it is done.
+   */
+  private tableWrite(page: number): void {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    try {
+      for (const [ldt, n, phys] of [[false, this.gdtEntries, this.gdtPhys], [true, this.ldtEntries, this.ldtPhys]] as const) {
+        for (let i = 0; i < n; i++) {
+          const p = phys[i * 2]!, p2 = phys[i * 2 + 1]!;
+          if (p >= 0 && ((p >>> 12) === page || ((p + 3) >>> 12) === page || (p2 >>> 12) === page || ((p2 + 3) >>> 12) === page)) this.shadowEntry(ldt, i);
+        }
+      }
+    } finally {
+      this.refreshing = false;
     }
   }
 
@@ -376,11 +471,13 @@ export class Ring1Monitor implements Interceptor {
     if ((cpu.sel[SegReg.SS]! & 0xfffc) !== 0) cpu.sel[SegReg.SS] = (cpu.sel[SegReg.SS]! & ~3) | vcpl;
     cpu.gdtrBase = v.gdtrBase; cpu.gdtrLimit = v.gdtrLimit;
     cpu.idtrBase = v.idtrBase; cpu.idtrLimit = v.idtrLimit;
+    cpu.ldtrSel = v.ldtrSel; cpu.ldtrBase = v.ldtrBase; cpu.ldtrLimit = v.ldtrLimit;
     cpu.setFlagBits(F.IF | F.IOPL, (this.vif ? F.IF : 0) | (this.viopl << 12));
     if (crs) { cpu.cr0 = v.cr0; cpu.cr3 = v.cr3; cpu.cr4 = v.cr4; }
     const msr = msrState(cpu);
     msr.sysenterCs = v.sysenterCs;
     const oldGdtBase = v.gdtrBase, oldGdtLimit = v.gdtrLimit;
+    const oldLdt = [v.ldtrSel, v.ldtrBase, v.ldtrLimit].join();
     this.depth++;
     try {
       fn();
@@ -393,16 +490,18 @@ export class Ring1Monitor implements Interceptor {
       cpu.cr3 = this.monitorPhys + REAL_PD_OFFSET;
       v.gdtrBase = cpu.gdtrBase; v.gdtrLimit = cpu.gdtrLimit;
       v.idtrBase = cpu.idtrBase; v.idtrLimit = cpu.idtrLimit;
+      v.ldtrSel = cpu.ldtrSel; v.ldtrBase = cpu.ldtrBase; v.ldtrLimit = cpu.ldtrLimit;
       const flags = cpu.eflags;
       this.vif = (flags & F.IF) !== 0;
       this.viopl = (flags & F.IOPL) >>> 12;
-      const gdtChanged = v.gdtrBase !== oldGdtBase || v.gdtrLimit !== oldGdtLimit;
-      this.deprivilege(cpu.cpl, gdtChanged || this.refreshAfter);
+      // A changed GDTR or LDTR, or paging (the tables' linear pages may now be elsewhere).
+      const tablesMoved = v.gdtrBase !== oldGdtBase || v.gdtrLimit !== oldGdtLimit || [v.ldtrSel, v.ldtrBase, v.ldtrLimit].join() !== oldLdt || crs;
+      this.deprivilege(cpu.cpl, tablesMoved || this.refreshAfter);
       this.refreshAfter = false;
     }
   }
 
-  /** Set by emulations that may change descriptors (LTR, LLDT, segment loads): refresh the shadow GDT after. */
+  /** Set by emulations that may change descriptors (LTR, LLDT, LGDT): refresh the shadow tables after. */
   private refreshAfter = false;
 
   /** Delivers an event to the guest through its virtual IDT, in ring 1 (or from ring 3). */
@@ -630,11 +729,20 @@ export function shadowDescriptor(lo: number, hi: number): [number, number] {
   if (((hi >>> 13) & 3) === 0) hi |= 1 << 13;
   const code = (hi & (1 << 11)) !== 0;
   const expandDown = !code && (hi & (1 << 10)) !== 0;
-  if (expandDown) return [lo, hi];
   const base = ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff000000)) >>> 0;
   const g = (hi & (1 << 23)) !== 0;
   const raw = (lo & 0xffff) | (hi & 0xf0000);
   const limit = g ? raw * 4096 + 4095 : raw;
+  if (expandDown) {
+    const clipped = expandDownLimit(base, limit, (hi & (1 << 22)) !== 0 ? 0xffffffff : 0xffff);
+    if (clipped === limit) return [lo, hi];
+    // A larger limit, rounded up to what the descriptor can say (G = 1 when a byte limit cannot).
+    const useG = g || clipped > 0xfffff;
+    const r = useG ? Math.min(0xfffff, Math.max(0, Math.ceil((clipped - 4095) / 4096))) : clipped;
+    lo = (lo & ~0xffff) | (r & 0xffff);
+    hi = (hi & ~0xf0000) | (r & 0xf0000) | (useG ? 1 << 23 : 0);
+    return [lo | 0, hi | 0];
+  }
   if (base + limit <= SEGMENT_CLIP) return [lo, hi];
   const max = base > SEGMENT_CLIP ? 0 : SEGMENT_CLIP - base;
   const nraw = g ? Math.floor((max + 1) / 4096) - 1 : Math.min(max, 0xfffff);
@@ -642,4 +750,18 @@ export function shadowDescriptor(lo: number, hi: number): [number, number] {
   lo = (lo & ~0xffff) | (r & 0xffff);
   hi = (hi & ~0xf0000) | (r & 0xf0000);
   return [lo | 0, hi | 0];
+}
+
+/**
+ * The effective limit of an expand-down data segment (valid offsets limit+1 .. upper, SDM vol. 3A
+ * §5.3; upper = 0xFFFFFFFF with B = 1, else 0xFFFF) raised so that no valid offset reaches the
+ * monitor's structures: the offsets cover linear base+limit+1 .. base+upper (mod 2^32), so the
+ * limit can only cut the bottom of that range. A range that wraps past 4 GiB keeps its part from
+ * linear 0; one whose top (base + upper) lies above SEGMENT_CLIP keeps no offset at all.
+ */
+export function expandDownLimit(base: number, limit: number, upper: number): number {
+  if (limit >= upper) return limit;
+  const top = (base + upper) % 0x100000000;
+  if (top > SEGMENT_CLIP) return upper;
+  return upper - limit <= top + 1 ? limit : upper - (top + 1);
 }
