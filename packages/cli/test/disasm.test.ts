@@ -7,23 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readElf } from '@ringshift/rewriter';
 import { main } from '../src/main';
+import { BIN, ROOT, run, type Run } from './support/cli';
 
-const ROOT = join(import.meta.dirname, '../../..');
 const HELLO = join(ROOT, 'examples/hello/hello.elf');
-const BIN = join(ROOT, 'packages/cli/bin/ringshift.mjs');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function run(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 /** Instruction lines of a listing: "  addr:\tbytes\ttext". */
 const instructionLines = (listing: string): string[] => listing.split('\n').filter((l) => /^\s*[0-9a-f]+:\t/.test(l));

@@ -1,36 +1,18 @@
 // `ringshift rewrite` end to end: main() in-process for output, the bin shim in a child process
 // for exit statuses and what is (not) left on disk. The patched image is checked with
 // verifyImage against the original, and its patch map against the printed counts.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePatchMap, readElf, verifyImage } from '@ringshift/rewriter';
-import { main } from '../src/main';
+import { ROOT, run, spawn, type Run } from './support/cli';
 
-const ROOT = join(import.meta.dirname, '../../..');
 const SENSITIVE = join(ROOT, 'examples/sensitive/sensitive.elf');
 const HELLO = join(ROOT, 'examples/hello/hello.elf');
-const BIN = join(ROOT, 'packages/cli/bin/ringshift.mjs');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function run(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
-function spawn(...argv: string[]): Run {
-  const r = spawnSync(process.execPath, [BIN, ...argv], { encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 function expectOneLineError(r: Run, code: number, message: RegExp): void {
   expect(r.code).toBe(code);

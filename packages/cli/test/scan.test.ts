@@ -8,23 +8,11 @@ import { join } from 'node:path';
 import { Assembler, reg } from '@ringshift/decoder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeElf32 } from '@ringshift/rewriter';
-import { main } from '../src/main';
+import { ROOT, run, type Run } from './support/cli';
 
-const ROOT = join(import.meta.dirname, '../../..');
 const SENSITIVE = join(ROOT, 'examples/sensitive/sensitive.elf');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function run(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 function expectOneLineError(r: Run, message: RegExp): void {
   expect(r.code).toBe(2);

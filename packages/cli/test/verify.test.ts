@@ -7,24 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readElf, verifyImage } from '@ringshift/rewriter';
 import type { PatchMap } from '@ringshift/rewriter';
-import { main } from '../src/main';
+import { BIN, ROOT, run } from './support/cli';
 
-const ROOT = join(import.meta.dirname, '../../..');
 const SENSITIVE = join(ROOT, 'examples/sensitive/sensitive.elf');
-const BIN = join(ROOT, 'packages/cli/bin/ringshift.mjs');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function run(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 let dir = '';
 let patched = '';
