@@ -202,6 +202,26 @@ describe('ring-1 monitor: LDT selectors in emulated instructions (rewrite backen
   });
 });
 
+describe('ring-1 monitor: not-present descriptors', () => {
+  it('a not-present DPL-0 data segment is DPL 1 in the shadow: LAR at CPL 1 sees it, as natively at CPL 0', () => {
+    const notPresent = descriptor(SEG_A, 0xfff, Access.data(0) & 0x7f);
+    const body = (a: Assembler): void => {
+      a.asm('mov', reg('eax'), imm(SEL_X));
+      a.asm('lar', reg('ecx'), reg('eax'));
+      storeZf(a, DATA);
+      a.asm('lsl', reg('edx'), reg('eax'));
+      storeZf(a, DATA + 1);
+      a.asm('mov', mem({ disp: DATA + 4, size: 4 }), reg('edx'));
+      a.asm('mov', reg('fs'), reg('ax')); // #NP
+    };
+    const [n, r] = both(body, { x: notPresent });
+    expect(n.report.exitStatus).toBe(status(11));
+    expect(r.report.exitStatus).toBe(status(11));
+    expect(bytes(r, DATA, 8)).toEqual(bytes(n, DATA, 8));
+    expect(r.machine.mem.read8(DATA)).toBe(1);
+  });
+});
+
 describe('ring-1 monitor: expand-down data segments are clipped', () => {
   // Expand-down, B = 1, G = 1, limit 0: offsets 0x1000 .. 0xffffffff.
   const downFromZero = descriptor(0, 0, Access.data(0, true, true), 0xc);

@@ -10,13 +10,14 @@
 //    counted as misses.
 //
 // What is a real ring-1 monitor here and what is a shortcut of an emulator-hosted one is listed
-// in docs/rewrite-backend.md. In short: the shadow GDT (DPL 0 -> 1, limits clipped below the
-// monitor's structures), the virtual TLB (a shadow-paging design: the monitor walks the guest's
-// tables on every TLB miss and answers with its own translation; the real CR3 points at an empty
-// page directory), the linear hole, and the #GP/#BP trap paths are as on hardware. Events reach
-// the monitor through the CPU's exception hook before any IDT is consulted (hardware would enter
-// the monitor through its own IDT), and emulation reuses the CPU's own instruction handlers in a
-// temporarily virtual context (CPL, GDTR, IDTR, IF, IOPL, CS/SS RPL as the guest believes them).
+// in docs/rewrite-backend.md. In short: the shadow GDT and LDT (DPL 0 -> 1, limits clipped below
+// the monitor's structures, kept current by write watches on the guest's tables), the virtual
+// TLB (a shadow-paging design: the monitor walks the guest's tables on every TLB miss and answers
+// with its own translation; the real CR3 points at an empty page directory), the linear hole,
+// and the #GP/#BP trap paths are as on hardware. Events reach the monitor through the CPU's
+// exception hook before any IDT is consulted (hardware would enter the monitor through its own
+// IDT), and emulation reuses the CPU's own instruction handlers in a temporarily virtual context
+// (CPL, GDTR, LDTR, IDTR, IF, IOPL, CS/SS RPL as the guest believes them).
 import { Decoder, Instruction, OpKind, Reg, VMX_EXIT_REASON, classOf, formatIntel, mnemonicOf } from '@ringshift/decoder';
 import { ATTR_CODE, ATTR_DB, ATTR_P, ATTR_S, type Cpu, type Handler } from '../../cpu/cpu';
 import * as F from '../../cpu/eflags';
@@ -282,9 +283,10 @@ export class Ring1Monitor implements Interceptor {
   /**
    * Sets the real state after the guest's virtual state changed (at start and after every
    * emulation): CPL 0 -> 1, CS/SS RPL = CPL, DPL 0 descriptors in the caches -> 1, limits clipped,
-   * real GDTR = shadow GDT, IDTR = the monitor's, IF = 1, IOPL = 0, CR0/CR4 from the guest's.
+   * real GDTR = shadow GDT, LDTR = the guest's selector on the shadow LDT, IDTR = the monitor's,
+   * IF = 1, IOPL = 0, CR0/CR4 from the guest's.
    */
-  private deprivilege(vcpl: number, refreshGdt: boolean): void {
+  private deprivilege(vcpl: number, refreshTables: boolean): void {
     const cpu = this.cpu, v = this.v;
     const cpl = vcpl === 0 ? 1 : vcpl;
     cpu.cpl = cpl;
@@ -300,7 +302,7 @@ export class Ring1Monitor implements Interceptor {
     }
     cpu.sel[SegReg.CS] = (cpu.sel[SegReg.CS]! & ~3) | cpl;
     if ((cpu.sel[SegReg.SS]! & 0xfffc) !== 0) cpu.sel[SegReg.SS] = (cpu.sel[SegReg.SS]! & ~3) | cpl;
-    if (refreshGdt) this.refreshShadowTables();
+    if (refreshTables) this.refreshShadowTables();
     cpu.gdtrBase = (MONITOR_LINEAR + SHADOW_GDT_OFFSET) | 0;
     cpu.gdtrLimit = v.gdtrLimit;
     cpu.ldtrSel = v.ldtrSel;
@@ -458,9 +460,9 @@ export class Ring1Monitor implements Interceptor {
   // ---- The virtual context: the CPU's own handlers on the guest's view --------------------------
 
   /**
-   * Runs `fn` with the CPU showing the guest's virtual state (CPL, GDTR, IDTR, IF, IOPL, CS/SS
-   * RPL; with `crs` also CR0, CR3, CR4), then takes the changes back into the virtual state and
-   * deprivileges again. A Fault from `fn` propagates after the state is restored.
+   * Runs `fn` with the CPU showing the guest's virtual state (CPL, GDTR, LDTR, IDTR, IF, IOPL,
+   * CS/SS RPL; with `crs` also CR0, CR3, CR4), then takes the changes back into the virtual state
+   * and deprivileges again. A Fault from `fn` propagates after the state is restored.
    */
   private inVirtual(fn: () => void, crs = false): void {
     const cpu = this.cpu, v = this.v;
@@ -723,9 +725,12 @@ function smsw(cpu: Cpu, ins: Instruction, cr0: number): void {
   else cpu.writeSized(cpu.segmentOf(ins), cpu.effectiveAddress(ins), 16, cr0);
 }
 
-/** A guest descriptor as the shadow GDT holds it: code/data DPL 0 -> 1, limit clipped. */
+/**
+ * A guest descriptor as the shadow GDT/LDT holds it: code/data DPL 0 -> 1, limit clipped (also
+ * when not present: at CPL 1 a load then #NPs as natively, and LAR/LSL/VERR see it).
+ */
 export function shadowDescriptor(lo: number, hi: number): [number, number] {
-  if ((hi & (1 << 12)) === 0 || (hi & (1 << 15)) === 0) return [lo, hi]; // system descriptor, or not present
+  if ((hi & (1 << 12)) === 0) return [lo, hi]; // system descriptor
   if (((hi >>> 13) & 3) === 0) hi |= 1 << 13;
   const code = (hi & (1 << 11)) !== 0;
   const expandDown = !code && (hi & (1 << 10)) !== 0;
