@@ -106,7 +106,9 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
   const needShared = sites.some((s) => s.reason !== 'jumps');
   const sharedPage = needShared ? layout.stubVaddr : 0;
   const codeStart = layout.stubVaddr + (needShared ? PAGE : 0);
-  const space = new StubSpace(codeStart, layout.limit, layout.punLo, layout.punHi, layout.reserved, !layout.kernel);
+  // The shared page is no trampoline's: a punned jump may otherwise land in it (docs/patch-abi.md).
+  const reserved = needShared ? [...layout.reserved, [sharedPage, codeStart] as const] : layout.reserved;
+  const space = new StubSpace(codeStart, layout.limit, layout.punLo, layout.punHi, reserved, !layout.kernel);
   const ctx = new PlanContext(elf, discovery, sites, space, needShared && options.inline !== false ? sharedPage : undefined, layout.kernel);
   const plan = makePlan(ctx, sites, options.tactics ? new Set(options.tactics) : undefined);
 

@@ -131,6 +131,12 @@ export class Ring1Monitor implements Interceptor {
   private stiShadowAfter = -1;
   /** [start, end) of each inline STI stub part: no interrupt is taken inside one (it sets vif first). */
   private readonly stiStubs: [number, number][] = [];
+  /**
+   * Jumps that are patch plumbing, not guest instructions: each patched run's first byte in the
+   * original code, and an STI stub's closing `jmp resume`. The STI shadow passes over them to the
+   * guest instruction they lead to (e.g. a T2e-evicted successor run from its trampoline).
+   */
+  private readonly patchJumps = new Set<number>();
   private readonly rec: WalkRecord = newWalkRecord();
   private readonly vpaging: PagingState;
   private readonly siteIns = new Map<number, Instruction>();
@@ -163,9 +169,15 @@ export class Ring1Monitor implements Interceptor {
       for (let a = p.vaddr & ~0xfff; a < p.vaddr + p.memsz; a += 0x1000) this.stubPages[(a - HOLE_START) >>> 12] = 1;
     }
     for (const site of rw?.map.sites ?? []) {
+      if (site.tactic !== 'trap') this.patchJumps.add(site.patchStart >>> 0);
       if (site.stubKind === 'inline' && site.escapeAddr !== 0 && mnemonicOf(this.siteInstruction(site).form) === 'sti') {
         // docs/patch-abi.md: mov [S], 1 ... int 0x81 ; jmp .done ; .nopending: popfd ; .done:
         this.stiStubs.push([site.stubAddr >>> 0, (site.escapeAddr + 5) >>> 0]);
+        // When nothing was relocated after the STI, `.done` is the stub's `jmp resume`: plumbing too.
+        const done = (site.escapeAddr + 5) >>> 0, o = done - HOLE_START, b = rw!.stubBytes;
+        if (b[o] === 0xe9 && ((done + 5 + (b[o + 1]! | (b[o + 2]! << 8) | (b[o + 3]! << 16) | (b[o + 4]! << 24))) >>> 0) === site.resume >>> 0) {
+          this.patchJumps.add(done);
+        }
       }
     }
     if (this.mem.size < ring1MemoryBytes(opts.guestRamBytes, rw)) throw new RangeError('machine memory too small for the monitor (use ring1MemoryBytes)');
@@ -270,6 +282,10 @@ export class Ring1Monitor implements Interceptor {
     }
     if (this.stiShadowAfter >= 0) {
       if (lin !== this.stiShadowAfter && !cpu.halted) {
+        if (this.patchJumps.has(lin)) {
+          this.stiShadowAfter = lin;
+          return -1;
+        }
         this.stiShadowAfter = -1;
         cpu.inhibitInterrupts = true;
       }
