@@ -21,7 +21,8 @@
 //                  does not land in an evicted neighbour's freed bytes
 //   displaced      (with the original) the recorded original/displaced bytes are not the original
 //                  image's bytes at that address
-//   stub           the stub cannot be walked: undecodable bytes, falls out of the stub ranges,
+//   stub           the shared page's file bytes are not its documented initial image (version
+//                  word 1, zeros: a trampoline placed over it), or the stub cannot be walked: undecodable bytes, falls out of the stub ranges,
 //                  an escape that is not `int 0x81`, an inline stub that is not the documented
 //                  listing for its form, a site of a T2 group whose stub is not on the way
 //   resume         no path through the stub jumps back to resume, or its jump back goes elsewhere
@@ -52,6 +53,7 @@ import { loaderImage } from './stubs/loader';
 import { PatchMapError, decodePatchMap } from './patchmap';
 import { sha256Hex } from './sha256';
 import { INLINE_FORMS, inlineFormOf, inlineStub } from './stubs/inline';
+import { sharedPageImage } from './stubs/shared';
 
 /** The section that holds the patch map (docs/patch-map.md). */
 export const PATCHMAP_SECTION_NAME = '.ringshift.patchmap';
@@ -280,6 +282,7 @@ export function verifyImage(patched: Uint8Array, original?: Uint8Array, options:
     return r !== undefined && a < r.vaddr + r.size;
   };
   if (map.flags & PATCHMAP_FLAG_LOADER) checkLoader(elf, map, mem, report);
+  if (map.sharedPage !== 0) checkSharedPage(map.sharedPage, mem, report);
 
   const origMem = orig ? new Memory(orig) : undefined;
   if (orig) {
@@ -404,6 +407,18 @@ function checkStubRanges(elf: ElfImage, map: PatchMap, file: Uint8Array, report:
     report.add(map.sharedPage, 'patchmap', `the shared page ${hex(map.sharedPage)} is outside the primary stub range [${hex(map.stubVaddr)}, ${hex(map.stubVaddr + map.stubSize)})`);
   }
   return out;
+}
+
+/** The shared page holds nothing but its initial image (docs/patch-abi.md §Shared page). */
+function checkSharedPage(page: number, mem: Memory, report: Report): void {
+  const want = sharedPageImage();
+  for (let i = 0; i < PAGE; i++) {
+    const b = mem.byte(page + i) ?? 0;
+    if (b !== (want[i] ?? 0)) {
+      report.add(page + i, 'stub', `the shared page ${hex(page)} holds 0x${b.toString(16)} at offset ${i}, not its initial image (a trampoline placed over it?)`);
+      return;
+    }
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import {
 import { Assembler, imm, reg, rel } from '@ringshift/decoder';
 import { buildImage, pickSites, sweepDiscovery } from './support/image';
 import type { ElfWriteImage, PatchMap, PatchedSite, ViolationKind } from '../src/index';
+import { sharedPageImage } from '../src/stubs/shared';
 
 const TEXT = 0x08049000;
 const STUBS = 0x08100000;
@@ -84,6 +85,7 @@ function goodParts(): Parts {
   text.set(u8(jmp(C, SC)), C - TEXT);
   const stubs = new Uint8Array(0x1000 + STUB_BYTES.length);
   stubs.set(STUB_BYTES, 0x1000);
+  stubs.set(sharedPageImage(), 0); // the shared page's documented initial image (docs/patch-abi.md)
   return {
     text, stubs, textFlags: 'rx', symbols: [{ name: '_start', value: TEXT }],
     sites: [
@@ -314,6 +316,21 @@ describe('verifyImage on rewriteImage output for examples/sensitive/sensitive.el
     for (const s of map.sites) for (let i = 0; i < s.displaced.length; i++) runs.add(s.patchStart + i);
     const fileBytes = readElf(original).segments.filter((g) => g.type === 'load').reduce((n, g) => n + g.filesz, 0);
     expect(c.bytesCompared).toBe(fileBytes - runs.size);
+  });
+
+  it('a byte of the shared page changed (as a trampoline placed over it would)', () => {
+    expect(map.sharedPage).not.toBe(0);
+    const r = verifyImage(poke(image, map.sharedPage + 0x10, 0xe9));
+    expect(r.violations).toContainEqual(expect.objectContaining({ addr: map.sharedPage + 0x10, kind: 'stub', message: expect.stringMatching(/shared page/) }));
+  });
+
+  it('every example kernel keeps its shared page clear of trampolines', () => {
+    for (const g of ['hello', 'interrupts', 'nanobench', 'paging', 'usermode']) {
+      const orig = readFileSync(join(ROOT, `examples/${g}/${g}.elf`));
+      const out = rewriteImage(orig, { select: 'sensitive' });
+      expect(peek(out.image, out.map.sharedPage + 4), g).toBe(1);
+      expect(verifyImage(out.image, orig).violations, g).toEqual([]);
+    }
   });
 
   it('an inline stub byte changed', () => {
