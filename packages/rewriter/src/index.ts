@@ -4,7 +4,7 @@ export type { ElfImage, ElfSection, ElfSegment, ElfSymbol } from './elf/read';
 export { PF_R, PF_W, PF_X, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE } from './elf/constants';
 export type { ElfMachine, ElfType } from './elf/constants';
 export { ElfWriteError, writeElf32 } from './elf/write';
-export type { ElfWriteFlags, ElfWriteImage, ElfWriteSection, ElfWriteSegment, ElfWriteSymbol } from './elf/write';
+export type { ElfWriteFlags, ElfWriteImage, ElfWriteProgramHeader, ElfWriteSection, ElfWriteSegment, ElfWriteSymbol } from './elf/write';
 export {
   PATCHMAP_HEADER_SIZE, PATCHMAP_MAGIC, PATCHMAP_RANGE_SIZE, PATCHMAP_SITE_ASSUMES_NO_INNER_TARGETS, PATCHMAP_SITE_FIXED_SIZE, PATCHMAP_VERSION,
   PatchMapError, SITE_REASON_CODES, STUB_KIND_CODES, TACTIC_CODES, decodePatchMap, encodePatchMap,

@@ -17,7 +17,7 @@ import { SHF_ALLOC, PF_R, PF_W, PF_X, SECTION_TYPES, SEGMENT_TYPES } from './elf
 import { readElf } from './elf/read';
 import type { ElfImage, ElfSegment } from './elf/read';
 import { writeElf32 } from './elf/write';
-import type { ElfWriteSection, ElfWriteSegment, ElfWriteSymbol } from './elf/write';
+import type { ElfWriteProgramHeader, ElfWriteSection, ElfWriteSegment, ElfWriteSymbol } from './elf/write';
 import { checkRewritable, discover } from './discover';
 import { RewriteInputError } from './errors';
 import { PAGE, USER_MAIN_SIZE, findMultibootHeader, planLayout } from './layout';
@@ -180,6 +180,7 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
   const stubsStart = primary ? Math.max(codeStart, primary.vaddr) : codeStart;
   if (primary && primary.codeEnd > stubsStart) sections.push({ name: STUBS_SECTION, addr: stubsStart, size: primary.codeEnd - stubsStart, flags: 'ax', align: 1 });
   const gnuStack = elf.segments.find((s) => s.type === 'gnu_stack');
+  const programHeaders = carriedProgramHeaders(carried, segments, warnings);
   // With a loader, the file offsets of the loader pages go into the loader's table and the map;
   // they are known once the file is laid out, and writing again with them changes no size.
   const build = (blobOffset: number): { image: Uint8Array; map: PatchMap } => {
@@ -187,11 +188,12 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
     const segs = segments.map((g) => (loader && g.vaddr === primary!.vaddr ? { ...g, bytes: withLoader(primary!.bytes, primary!.vaddr, loader, elf.entry, blobOffset) } : g));
     const secs: ElfWriteSection[] = [...sections, { name: PATCHMAP_SECTION, addr: 0, bytes: encodePatchMap(map), align: 4 }];
     if (loader) secs.push({ name: LOADER_PAGES_SECTION, addr: 0, bytes: loader.pages, align: PAGE });
-    const written = writeElf32({
+    const image = writeElf32({
       type: 'exec', machine: 'i386', entry: loader ? loader.at : elf.entry, segments: segs, sections: secs, symbols,
       ...(gnuStack ? { stack: gnuStack.flags & PF_X ? ('rwx' as const) : ('rw' as const) } : {}),
+      programHeaders,
     });
-    return { image: appendProgramHeaders(written, carried, warnings), map };
+    return { image, map };
   };
   let { image, map } = build(0);
   if (loader) {
@@ -235,52 +237,24 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
 }
 
 const SEGMENT_TYPE_NUMBERS = new Map(Object.entries(SEGMENT_TYPES).map(([n, name]) => [name, Number(n)]));
-const PHENTSIZE = 32;
 
 /**
- * Adds the program headers writeElf32 does not write (PT_NOTE, PT_TLS, PT_GNU_RELRO, ...) after
- * its table: static glibc finds its TLS block through PT_TLS, so an executable without it breaks.
- * The writer puts the first segment's bytes at a page-congruent offset, which leaves room after
- * the header table; each carried header gets the file offset its first byte now has (the
- * PT_LOAD that holds it moved as a whole). Headers that do not fit, or lie in no PT_LOAD, are
- * dropped with a warning. Bytes in, bytes out.
+ * The original program headers writeElf32 does not make itself (PT_NOTE, PT_TLS, PT_GNU_RELRO,
+ * ...), for it to write after the PT_LOADs: static glibc finds its TLS block through PT_TLS, so
+ * an executable without it breaks. A header that lies in no written PT_LOAD is dropped with a
+ * warning.
  */
-function appendProgramHeaders(image: Uint8Array, extra: readonly ElfSegment[], warnings: string[]): Uint8Array {
-  if (extra.length === 0) return image;
-  const out = Uint8Array.from(image);
-  const dv = new DataView(out.buffer);
-  const phoff = dv.getUint32(28, true);
-  let phnum = dv.getUint16(44, true);
-  const loads: { vaddr: number; offset: number; filesz: number; memsz: number }[] = [];
-  let firstData = out.length;
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * PHENTSIZE;
-    if (dv.getUint32(at, true) !== 1) continue;
-    const l = { offset: dv.getUint32(at + 4, true), vaddr: dv.getUint32(at + 8, true), filesz: dv.getUint32(at + 16, true), memsz: dv.getUint32(at + 20, true) };
-    loads.push(l);
-    if (l.filesz > 0) firstData = Math.min(firstData, l.offset);
-  }
-  const shoff = dv.getUint32(32, true);
-  if (shoff > 0) firstData = Math.min(firstData, shoff);
+function carriedProgramHeaders(extra: readonly ElfSegment[], segments: readonly ElfWriteSegment[], warnings: string[]): ElfWriteProgramHeader[] {
+  const out: ElfWriteProgramHeader[] = [];
   for (const s of extra) {
     const type = SEGMENT_TYPE_NUMBERS.get(s.type) ?? (s.type.startsWith('0x') ? parseInt(s.type, 16) : undefined);
-    const home = loads.find((l) => s.vaddr >= l.vaddr && s.vaddr + s.memsz <= l.vaddr + l.memsz);
-    const at = phoff + phnum * PHENTSIZE;
-    if (type === undefined || !home || at + PHENTSIZE > firstData) {
-      warnings.push(`program header ${s.index} (${s.type}) at ${hex(s.vaddr)} not written (${!home ? 'in no PT_LOAD' : 'no room after the header table'})`);
+    const home = segments.some((l) => s.vaddr >= l.vaddr && s.vaddr + s.memsz <= l.vaddr + (l.memsz ?? l.bytes.length));
+    if (type === undefined || !home) {
+      warnings.push(`program header ${s.index} (${s.type}) at ${hex(s.vaddr)} not written (${!home ? 'in no PT_LOAD' : 'unknown type'})`);
       continue;
     }
-    dv.setUint32(at, type, true);
-    dv.setUint32(at + 4, home.offset + (s.vaddr - home.vaddr), true);
-    dv.setUint32(at + 8, s.vaddr, true);
-    dv.setUint32(at + 12, s.paddr, true);
-    dv.setUint32(at + 16, s.filesz, true);
-    dv.setUint32(at + 20, s.memsz, true);
-    dv.setUint32(at + 24, s.flags, true);
-    dv.setUint32(at + 28, s.align, true);
-    phnum++;
+    out.push({ type, vaddr: s.vaddr, paddr: s.paddr, filesz: s.filesz, memsz: s.memsz, flags: s.flags, align: s.align });
   }
-  dv.setUint16(44, phnum, true);
   return out;
 }
 

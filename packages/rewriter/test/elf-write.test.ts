@@ -177,6 +177,27 @@ describe('writeElf32', () => {
   });
 });
 
+describe('writeElf32 program headers besides PT_LOAD', () => {
+  it('writes a PT_TLS over part of the data segment, with the file offset of its bytes (readelf)', () => {
+    const image = { ...exitImage(), programHeaders: [{ type: 7 /* PT_TLS */, vaddr: DATA + 4, filesz: 4, memsz: 0x10, flags: PF_R, align: 4 }] };
+    const bytes = writeElf32(image);
+    const data = readElf(bytes).segments.find((s) => s.type === 'load' && s.vaddr === DATA)!;
+    const tls = readElf(bytes).segments.find((s) => s.type === 'tls')!;
+    expect(tls).toMatchObject({ vaddr: DATA + 4, paddr: DATA + 4, filesz: 4, memsz: 0x10, offset: data.offset + 4, align: 4 });
+    const file = join(mkdtempSync(join(tmpdir(), 'ringshift-elfw-')), 'tls.elf');
+    writeFileSync(file, bytes);
+    const out = execFileSync('readelf', ['-lW', file], { encoding: 'utf8' });
+    expect(out).toMatch(new RegExp(`TLS\\s+0x0*${(data.offset + 4).toString(16)}\\s+0x0*${(DATA + 4).toString(16)}\\s`));
+  });
+
+  it('refuses one whose file bytes are in no segment, and PT_LOAD given this way', () => {
+    expect(() => writeElf32({ ...exitImage(), programHeaders: [{ type: 4, vaddr: 0x7000000, filesz: 4, memsz: 4, flags: PF_R, align: 4 }] }))
+      .toThrow(/program header 0 \(type 0x4\) at 0x7000000: its 0x4 file bytes are not inside one segment's file bytes/);
+    expect(() => writeElf32({ ...exitImage(), programHeaders: [{ type: 1, vaddr: DATA, filesz: 0, memsz: 4, flags: PF_R, align: 4 }] }))
+      .toThrow(/give PT_LOAD as segments/);
+  });
+});
+
 describe('writeElf32 refuses bad images with ElfWriteError', () => {
   const code = Uint8Array.from([0xcc]);
   const base = (): ElfWriteImage => ({ type: 'exec', machine: 'i386', entry: 0x1000, segments: [{ vaddr: 0x1000, flags: 'rx', bytes: code }] });

@@ -71,6 +71,23 @@ export interface ElfWriteSymbol {
   section?: string;
 }
 
+/**
+ * A program header other than PT_LOAD (PT_NOTE, PT_TLS, PT_GNU_RELRO, ...) that describes part of
+ * a given segment: its file offset is derived from the segment that holds its first byte.
+ */
+export interface ElfWriteProgramHeader {
+  /** p_type; not PT_LOAD (segments) or PT_GNU_STACK (`stack`). */
+  type: number;
+  vaddr: number;
+  /** Defaults to vaddr. */
+  paddr?: number;
+  filesz: number;
+  memsz: number;
+  /** PF_R | PF_W | PF_X bits. */
+  flags: number;
+  align: number;
+}
+
 export interface ElfWriteImage {
   type: 'exec';
   machine: 'i386';
@@ -85,6 +102,8 @@ export interface ElfWriteImage {
    * so every readable mapping is also executable. Default: none (only the given segments).
    */
   stack?: 'rw' | 'rwx';
+  /** Written after the PT_LOAD (and PT_GNU_STACK) headers, in this order. */
+  programHeaders?: readonly ElfWriteProgramHeader[];
 }
 
 const PAGE = 0x1000;
@@ -387,7 +406,16 @@ export function writeElf32(image: ElfWriteImage): Uint8Array {
     throw new ElfWriteError(`stack ${String(image.stack)} is not 'rw' or 'rwx'`);
   }
   const segs = checkSegments(image);
-  const phnum = segs.length + (image.stack ? 1 : 0);
+  const others = (image.programHeaders ?? []).map((h, i) => {
+    const what = `program header ${i} (type ${hex(h.type)})`;
+    if (h.type === PT_LOAD || h.type === PT_GNU_STACK) throw new ElfWriteError(`${what}: give PT_LOAD as segments and PT_GNU_STACK as stack`);
+    if (h.filesz > h.memsz) throw new ElfWriteError(`${what}: filesz ${hex(h.filesz)} is larger than memsz ${hex(h.memsz)}`);
+    // Its file bytes must be a segment's file bytes (the one copy in the file).
+    const home = segs.find((g) => h.vaddr >= g.vaddr && h.vaddr + h.filesz <= g.vaddr + g.bytes.length && h.vaddr <= g.vaddr + g.memsz);
+    if (!home) throw new ElfWriteError(`${what} at ${hex(h.vaddr)}: its ${hex(h.filesz)} file bytes are not inside one segment's file bytes`);
+    return { h, home };
+  });
+  const phnum = segs.length + (image.stack ? 1 : 0) + others.length;
   let cursor = EHSIZE + phnum * PHENTSIZE;
   for (const s of segs) {
     s.offset = congruent(cursor, s.vaddr, Math.max(s.align, PAGE));
@@ -473,6 +501,18 @@ export function writeElf32(image: ElfWriteImage): Uint8Array {
     dv.setUint32(ph, PT_GNU_STACK, true);
     dv.setUint32(ph + 24, segmentFlags(image.stack, 'stack'), true);
     dv.setUint32(ph + 28, 16, true);
+    ph += PHENTSIZE;
+  }
+  for (const { h, home } of others) {
+    dv.setUint32(ph, h.type, true);
+    dv.setUint32(ph + 4, home.offset + (h.vaddr - home.vaddr), true);
+    dv.setUint32(ph + 8, h.vaddr, true);
+    dv.setUint32(ph + 12, h.paddr ?? h.vaddr, true);
+    dv.setUint32(ph + 16, h.filesz, true);
+    dv.setUint32(ph + 20, h.memsz, true);
+    dv.setUint32(ph + 24, h.flags, true);
+    dv.setUint32(ph + 28, h.align, true);
+    ph += PHENTSIZE;
   }
   for (const e of extra) out.set(e.bytes, e.off);
   if (withSections) {
