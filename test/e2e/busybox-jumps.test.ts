@@ -112,8 +112,10 @@ describe('busybox rewritten with --select jumps', () => {
       expect(j.tactics.trap).toBe(0);
       expect(j.misses.filter((m) => m.outcome === 'skipped')).toHaveLength(j.skipped);
       // E9Patch patches every jump of /bin/bash with B1..T3; with stub ranges anywhere in user
-      // space (the loader maps them), T2e and T3e we patch about 99.5% (docs/tactics.md §Coverage).
-      expect(j.patched / j.sites).toBeGreaterThan(0.95);
+      // space below 0xF6000000 (the loader maps them), T2e, T3e and a second pass we leave 6 of 63,348
+      // (docs/tactics.md §Coverage). The floor allows for another busybox build, not for losing
+      // the windows above 0xF0000000 (that was 287 misses, 0.45%).
+      expect(j.skipped / j.sites).toBeLessThan(0.001);
     });
 
     it('is accepted by ringshift verify, against the original', () => {
@@ -121,6 +123,30 @@ describe('busybox rewritten with --select jumps', () => {
       const out = r.stdout ? (JSON.parse(r.stdout) as { ok: boolean; violations: unknown[] }) : undefined;
       expect(out?.violations.slice(0, 5) ?? r.stderr).toEqual([]);
       expect(r.status).toBe(0);
+    });
+
+    it('gets an AT_PHDR that points at its own loaded program header table', () => {
+      // The kernel's auxiliary vector as the process sees it (od reads /proc/self/auxv of itself):
+      // AT_PHDR (3) must be the table inside the PT_LOAD that holds e_phoff (0 when none does,
+      // and unmapped under Linux < 5.18 unless the first PT_LOAD maps it too: elf/write.ts).
+      const auxv = (binary: string): Map<number, number> => {
+        const r = runBusybox(binary, ['od', '-A', 'n', '-t', 'x4', '-w8', '/proc/self/auxv']);
+        expect(r.status).toBe(0);
+        return new Map(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map((x) => parseInt(x, 16)) as [number, number]));
+      };
+      const file = readFileSync(rewritten);
+      const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+      const phoff = dv.getUint32(28, true), phnum = dv.getUint16(44, true);
+      const loads = Array.from({ length: phnum }, (_, i) => phoff + 32 * i)
+        .filter((at) => dv.getUint32(at, true) === 1)
+        .map((at) => ({ offset: dv.getUint32(at + 4, true), vaddr: dv.getUint32(at + 8, true), filesz: dv.getUint32(at + 16, true) }));
+      const home = loads.find((l) => l.offset <= phoff && phoff + 32 * phnum <= l.offset + l.filesz);
+      expect(home).toBeDefined();
+      const a = auxv(rewritten);
+      expect(a.get(3)).toBe(home!.vaddr + phoff - home!.offset);
+      expect(a.get(3)).toBe(loads[0]!.vaddr - loads[0]!.offset + phoff); // what Linux < 5.18 passes
+      expect(a.get(5)).toBe(phnum);
+      expect(auxv(BUSYBOX).get(3)).toBe(0x08048034); // the original's, for comparison
     });
 
     const CASES: { name: string; args: string[]; input?: string }[] = [

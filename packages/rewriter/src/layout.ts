@@ -15,9 +15,19 @@ export const HOLE_START = 0xffc00000;
 export const HOLE_END = 0xfffff000;
 /** Gap between a user executable's highest segment and its stub segment. */
 export const USER_GAP = 0x10000;
-/** User executables: punned (B2/T1) trampolines may go on any free page of [USER_LO, USER_HI). */
+/**
+ * User executables: punned (B2/T1/T2e) trampolines may go on any free page of [USER_LO, USER_HI).
+ * USER_LO is Linux's default vm.mmap_min_addr. USER_HI stays below where a 64-bit kernel puts an
+ * i386 process's vDSO and first mmaps at exec time: mmap_base = TASK_SIZE (0xFFFFE000) - gap -
+ * rnd, gap = 128 MiB (MIN_GAP) for a stack rlimit up to about 100 MiB, rnd < 1 MiB at the
+ * default 8 compat random bits (arch/x86/mm/mmap.c, vm.mmap_rnd_compat_bits), so mmap_base >=
+ * 0xF7EFE000; later mmaps go around the loader's pages (a collision at exec: docs/patch-abi.md
+ * §Loader, exit 127).
+ * Above 0xF0000000 lie the windows of puns whose high rel32 byte is a jump opcode
+ * (E8/E9/EB: the next site's patch) — most of what B2/T2e/T3e missed below it (docs/tactics.md).
+ */
 export const USER_LO = 0x00010000;
-export const USER_HI = 0xf0000000;
+export const USER_HI = 0xf6000000;
 /** User executables: room for the sequential trampolines (B1, T2, T3, and those of the neighbours T3e evicts) and the loader above the stub start. */
 export const USER_MAIN_SIZE = 0x1000000;
 /** User executables: kept free after USER_MAIN_SIZE for the heap (brk starts after the highest PT_LOAD). */
@@ -58,8 +68,15 @@ export interface StubLayout {
   /** Where punned trampolines may go: [punLo, punHi) minus `reserved`. */
   readonly punLo: number;
   readonly punHi: number;
-  /** Address ranges [start, end) no trampoline may use: the image's pages and the brk margin. */
+  /** Address ranges [start, end) no trampoline may use: the image's pages, the header page and the brk margin. */
   readonly reserved: readonly (readonly [number, number])[];
+  /**
+   * User executables: the page below the image where the rewritten file's ELF header and program
+   * header table are loaded (writeElf32's `header`), so that AT_PHDR points at the new table;
+   * undefined for kernels (the monitor and multiboot loaders take no AT_PHDR) and when the image
+   * starts too low for a page below it.
+   */
+  readonly headerVaddr: number | undefined;
 }
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
@@ -81,14 +98,17 @@ export function planLayout(elf: ElfImage, file: Uint8Array): StubLayout {
       }
     }
     const physEnd = Math.max(...loads.map((s) => s.paddr + s.memsz));
-    return { kernel: true, stubVaddr: HOLE_START, stubPaddr: alignUp(physEnd, PAGE), limit: HOLE_END, punLo: HOLE_START, punHi: HOLE_END, reserved: [] };
+    return { kernel: true, stubVaddr: HOLE_START, stubPaddr: alignUp(physEnd, PAGE), limit: HOLE_END, punLo: HOLE_START, punHi: HOLE_END, reserved: [], headerVaddr: undefined };
   }
   const end = Math.max(...loads.map((s) => s.vaddr + s.memsz));
   const v = alignUp(end, PAGE) + USER_GAP;
   if (v + USER_MAIN_SIZE + BRK_MARGIN >= USER_HI) throw new RewriteInputError(`no room for the stub segment and the heap below ${hex(USER_HI)}`);
   const reserved: [number, number][] = loads.map((s) => [Math.floor(s.vaddr / PAGE) * PAGE, alignUp(s.vaddr + s.memsz, PAGE)]);
   reserved.push([v + USER_MAIN_SIZE, v + USER_MAIN_SIZE + BRK_MARGIN]);
-  return { kernel: false, stubVaddr: v, stubPaddr: v, limit: v + USER_MAIN_SIZE, punLo: USER_LO, punHi: USER_HI, reserved };
+  const low = Math.floor(Math.min(...loads.map((s) => s.vaddr)) / PAGE) * PAGE;
+  const headerVaddr = low - PAGE >= USER_LO ? low - PAGE : undefined;
+  if (headerVaddr !== undefined) reserved.push([headerVaddr, low]);
+  return { kernel: false, stubVaddr: v, stubPaddr: v, limit: v + USER_MAIN_SIZE, punLo: USER_LO, punHi: USER_HI, reserved, headerVaddr };
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;

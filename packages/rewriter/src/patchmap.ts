@@ -120,6 +120,10 @@ function checkRanges(m: Pick<PatchMap, 'stubVaddr' | 'stubPaddr' | 'stubSize' | 
   }
 }
 
+/** The u32 fields of a site record and of a stub range, checked before encoding. */
+const SITE_U32_FIELDS = ['addr', 'formId', 'stubAddr', 'escapeAddr', 'patchStart', 'resume'] as const;
+const RANGE_U32_FIELDS = ['vaddr', 'paddr', 'offset', 'size', 'flags'] as const;
+
 /** Encodes a patch map as docs/patch-map.md describes. Throws PatchMapError for values the format cannot hold. */
 export function encodePatchMap(map: PatchMap): Uint8Array {
   if (map.version !== PATCHMAP_VERSION) {
@@ -136,8 +140,8 @@ export function encodePatchMap(map: PatchMap): Uint8Array {
   }
   if (!isU32(map.originalEntry)) throw new PatchMapError(`originalEntry ${String(map.originalEntry)} is not a 32-bit unsigned number`);
   map.stubRanges.forEach((r, i) => {
-    for (const [k, v] of [['vaddr', r.vaddr], ['paddr', r.paddr], ['offset', r.offset], ['size', r.size], ['flags', r.flags]] as const) {
-      if (!isU32(v)) throw new PatchMapError(`stub range ${i}: ${k} ${String(v)} is not a 32-bit unsigned number`);
+    for (const k of RANGE_U32_FIELDS) {
+      if (!isU32(r[k])) throw new PatchMapError(`stub range ${i}: ${k} ${String(r[k])} is not a 32-bit unsigned number`);
     }
   });
   checkRanges(map, PATCHMAP_HEADER_SIZE + pad4(select.length));
@@ -174,23 +178,22 @@ export function encodePatchMap(map: PatchMap): Uint8Array {
     at += PATCHMAP_RANGE_SIZE;
   }
   map.sites.forEach((s, i) => {
-    const what = `site ${i} (${hex(s.addr)})`;
-    for (const [k, v] of [
-      ['addr', s.addr], ['formId', s.formId], ['stubAddr', s.stubAddr], ['escapeAddr', s.escapeAddr],
-      ['patchStart', s.patchStart], ['resume', s.resume],
-    ] as const) {
-      if (!isU32(v)) throw new PatchMapError(`${what}: ${k} ${String(v)} is not a 32-bit unsigned number`);
+    // Built only for an error: a string per record is a measurable share of a busybox rewrite.
+    const what = (): string => `site ${i} (${hex(s.addr)})`;
+    for (let f = 0; f < SITE_U32_FIELDS.length; f++) {
+      const k = SITE_U32_FIELDS[f]!;
+      if (!isU32(s[k])) throw new PatchMapError(`${what()}: ${k} ${String(s[k])} is not a 32-bit unsigned number`);
     }
     const reason = SITE_REASON_CODES[s.reason];
     const tactic = TACTIC_CODES[s.tactic];
     const stub = STUB_KIND_CODES[s.stub];
-    if (reason === undefined) throw new PatchMapError(`${what}: unknown reason ${String(s.reason)}`);
-    if (tactic === undefined) throw new PatchMapError(`${what}: unknown tactic ${String(s.tactic)}`);
-    if (stub === undefined) throw new PatchMapError(`${what}: unknown stub kind ${String(s.stub)}`);
+    if (reason === undefined) throw new PatchMapError(`${what()}: unknown reason ${String(s.reason)}`);
+    if (tactic === undefined) throw new PatchMapError(`${what()}: unknown tactic ${String(s.tactic)}`);
+    if (stub === undefined) throw new PatchMapError(`${what()}: unknown stub kind ${String(s.stub)}`);
     if (s.original.length < 1 || s.original.length > 15) {
-      throw new PatchMapError(`${what}: ${s.original.length} original bytes (an instruction has 1 to 15)`);
+      throw new PatchMapError(`${what()}: ${s.original.length} original bytes (an instruction has 1 to 15)`);
     }
-    if (s.displaced.length > 255) throw new PatchMapError(`${what}: ${s.displaced.length} displaced bytes, more than 255`);
+    if (s.displaced.length > 255) throw new PatchMapError(`${what()}: ${s.displaced.length} displaced bytes, more than 255`);
     dv.setUint32(at, s.addr, true);
     dv.setUint32(at + 4, s.formId, true);
     out[at + 8] = reason;

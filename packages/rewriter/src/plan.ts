@@ -39,7 +39,11 @@ export interface Plan {
 /** How many following sites deep a site may settle before retrying (a chain of short jumps). */
 export const SETTLE_DEPTH = 8;
 
-const slice = (ctx: PlanContext, start: number, end: number): Uint8Array => Uint8Array.from(ctx.read(start, end - start) ?? []);
+// A copy (not .slice(): a Node Buffer's slice is a view, and the CLI's image is a Buffer).
+const slice = (ctx: PlanContext, start: number, end: number): Uint8Array => {
+  const b = ctx.read(start, end - start);
+  return b ? new Uint8Array(b) : new Uint8Array(0);
+};
 
 export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: ReadonlySet<Tactic>): Plan {
   const patches: Patch[] = [];
@@ -87,29 +91,7 @@ export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: Re
       }
     }
     if (patch) {
-      ctx.apply(patch);
-      patches.push(patch);
-      writes.push(...patch.writes);
-      const displaced = slice(ctx, patch.patchStart, patch.patchEnd);
-      for (const s of patch.sites) {
-        settle(s.site);
-        records.push({
-          addr: s.site.addr, original: slice(ctx, s.site.addr, s.site.addr + s.site.length), formId: s.site.formId,
-          reason: s.site.reason, tactic: patch.tactic, stub: s.stub, stubAddr: s.stubAddr, escapeAddr: s.escapeAddr,
-          patchStart: patch.patchStart, displaced, resume: patch.resume, assumesNoInnerTargets: patch.assumesNoInnerTargets,
-        });
-      }
-      for (const e of patch.evictions ?? []) {
-        ctx.apply(e);
-        patches.push(e);
-        writes.push(...e.writes);
-        const ev = e.evicted!;
-        const original = slice(ctx, e.patchStart, e.patchEnd);
-        records.push({
-          addr: ev.addr, original, formId: ev.formId, reason: 'evicted', tactic: e.tactic, stub: 'empty', stubAddr: ev.stubAddr,
-          escapeAddr: 0, patchStart: e.patchStart, displaced: original, resume: e.resume, assumesNoInnerTargets: false,
-        });
-      }
+      commit(patch);
       return;
     }
     settle(site);
@@ -131,7 +113,50 @@ export function makePlan(ctx: PlanContext, sites: readonly Site[], restrict?: Re
       displaced: fb.write ? slice(ctx, site.addr, site.addr + 1) : new Uint8Array(0), resume: 0, assumesNoInnerTargets: false,
     });
   };
+  const commit = (patch: Patch): void => {
+    ctx.apply(patch);
+    patches.push(patch);
+    writes.push(...patch.writes);
+    const displaced = slice(ctx, patch.patchStart, patch.patchEnd);
+    for (const s of patch.sites) {
+      settle(s.site);
+      records.push({
+        addr: s.site.addr, original: slice(ctx, s.site.addr, s.site.addr + s.site.length), formId: s.site.formId,
+        reason: s.site.reason, tactic: patch.tactic, stub: s.stub, stubAddr: s.stubAddr, escapeAddr: s.escapeAddr,
+        patchStart: patch.patchStart, displaced, resume: patch.resume, assumesNoInnerTargets: patch.assumesNoInnerTargets,
+      });
+    }
+    for (const e of patch.evictions ?? []) {
+      ctx.apply(e);
+      patches.push(e);
+      writes.push(...e.writes);
+      const ev = e.evicted!;
+      const original = slice(ctx, e.patchStart, e.patchEnd);
+      records.push({
+        addr: ev.addr, original, formId: ev.formId, reason: 'evicted', tactic: e.tactic, stub: 'empty', stubAddr: ev.stubAddr,
+        escapeAddr: 0, patchStart: e.patchStart, displaced: original, resume: e.resume, assumesNoInnerTargets: false,
+      });
+    }
+  };
   for (const site of ordered) processSite(site, 0);
+  // A second pass (E9Patch's multi-pass idea): a site skipped in address order is tried once more
+  // when every site is settled, so a fixed byte that belonged to a site still to be patched no
+  // longer stops a pun. Only skipped sites: nothing was written for them, and if a later pun
+  // fixed on their bytes, those bytes are pinned and every tactic refuses them.
+  for (let i = 0; i < misses.length; i++) {
+    const m = misses[i]!;
+    if (m.outcome !== 'skipped') continue;
+    const site = ctx.sites.get(m.addr)!;
+    const tried: { tactic: Tactic; why: string }[] = [];
+    const patch = tryAll(site, tried);
+    if (!patch) {
+      // The reasons as they stand now, the fallback's from the first pass.
+      misses[i] = { ...m, tried: [...tried, ...m.tried.filter((t) => t.tactic === 'trap')] };
+      continue;
+    }
+    commit(patch);
+    misses.splice(i--, 1);
+  }
   records.sort((a, b) => a.addr - b.addr);
   misses.sort((a, b) => a.addr - b.addr);
   return { patches, records, misses, writes };

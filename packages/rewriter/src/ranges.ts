@@ -54,7 +54,7 @@ const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
 /** A copy of `bytes` (range 0 at `vaddr`) with the loader written at its place, its table offsets from `blobOffset`. */
 export function withLoader(bytes: Uint8Array, vaddr: number, loader: LoaderPlan, originalEntry: number, blobOffset: number): Uint8Array {
-  const out = Uint8Array.from(bytes);
+  const out = new Uint8Array(bytes);
   const img = loaderImage(loader.at, originalEntry, loader.mappings.map((m) => ({ ...m, offset: blobOffset + m.offset })));
   out.set(img, loader.at - vaddr);
   return out;
@@ -107,7 +107,9 @@ export function userRanges(
 ): StubRanges {
   const main = trampolines.filter((t) => t.addr >= stubVaddr && t.addr < mainLimit);
   const far = trampolines.filter((t) => t.addr < stubVaddr || t.addr >= mainLimit).sort((a, b) => a.addr - b.addr);
-  const end = Math.max(seqEnd, stubVaddr + (shared ? PAGE : 0), ...main.map((t) => t.addr + t.bytes.length));
+  // A loop, not Math.max(...spread): tens of thousands of arguments approach V8's stack limit.
+  let end = Math.max(seqEnd, stubVaddr + (shared ? PAGE : 0));
+  for (const t of main) end = Math.max(end, t.addr + t.bytes.length);
   if (far.length === 0) return { loads: [fillRange(stubVaddr, end, stubVaddr, main, shared)] };
 
   // Virtual pages and the bytes each uses.

@@ -131,12 +131,14 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
         warnings.push(`empty PT_LOAD segment ${s.index} at ${hex(s.vaddr)} dropped`);
         continue;
       }
-      const b = Uint8Array.from(s.bytes);
-      for (const w of plan.writes) {
+      const b = new Uint8Array(s.bytes);
+      for (let i = 0; i < plan.writes.length; i++) {
+        const w = plan.writes[i]!;
         if (w.addr >= s.vaddr && w.addr + w.bytes.length <= s.vaddr + b.length) b.set(w.bytes, w.addr - s.vaddr);
       }
       segments.push({ vaddr: s.vaddr, paddr: s.paddr, flags: s.flags & (PF_R | PF_W | PF_X), bytes: b, memsz: s.memsz, align: s.align });
-    } else if (s.type !== 'gnu_stack') {
+    } else if (s.type !== 'gnu_stack' && !(s.type === 'phdr' && layout.headerVaddr !== undefined)) {
+      // With a header segment the writer makes PT_PHDR itself, for the table it loads.
       carried.push(s);
     }
   }
@@ -175,6 +177,9 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
     sites: plan.records,
   });
 
+  if (!layout.kernel && layout.headerVaddr === undefined) {
+    warnings.push('no free page below the image for the ELF header: the program header table is not loaded, so AT_PHDR is 0 (or unmapped before Linux 5.18); ringshift verify reports it');
+  }
   const { sections, symbols } = carrySections(elf, segments, warnings);
   // Range 0 of a kernel whose trampolines are all punned (no shared page) starts at the first one's page.
   const stubsStart = primary ? Math.max(codeStart, primary.vaddr) : codeStart;
@@ -192,6 +197,7 @@ export function rewriteImage(bytes: Uint8Array, options: RewriteOptions = {}): R
       type: 'exec', machine: 'i386', entry: loader ? loader.at : elf.entry, segments: segs, sections: secs, symbols,
       ...(gnuStack ? { stack: gnuStack.flags & PF_X ? ('rwx' as const) : ('rw' as const) } : {}),
       programHeaders,
+      ...(layout.headerVaddr !== undefined ? { header: { vaddr: layout.headerVaddr, phdr: elf.segments.some((s) => s.type === 'phdr') } } : {}),
     });
     return { image, map };
   };

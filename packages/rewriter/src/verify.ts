@@ -34,7 +34,10 @@
 //   changed-byte   (with the original) a byte outside the patched runs differs
 //   segment        (with the original) an original segment is gone or moved (vaddr, paddr,
 //                  flags, sizes), or a stub range overlaps one; the entry point changed (or,
-//                  with the loader, the original entry in the map is not the original's)
+//                  with the loader, the original entry in the map is not the original's);
+//                  (always, in a user executable) the program header table is not inside a
+//                  PT_LOAD at the address both of Linux's AT_PHDR formulas give, or PT_PHDR
+//                  says otherwise
 //   loader         the map says e_entry is the stub loader, and the bytes there are not the
 //                  loader for the map's LOADER ranges and original entry
 //   multiboot      (with the original) the original had a valid multiboot header, the patched
@@ -344,8 +347,35 @@ export function verifyImage(patched: Uint8Array, original?: Uint8Array, options:
   }
 
   checkInnerTargets(elf, map, inStubs, report, checked);
+  if (!(map.flags & PATCHMAP_FLAG_KERNEL)) checkProgramHeaderTable(elf, patched, report);
   if (orig) checkOriginalLayout(elf, orig, original!, patched, map, report, checked);
   return done(map);
+}
+
+/**
+ * AT_PHDR (the program header table's address, which a static libc walks to find PT_TLS):
+ * Linux before 5.18 passes the first PT_LOAD's p_vaddr - p_offset + e_phoff, later kernels the
+ * address of e_phoff inside the PT_LOAD whose file bytes hold it, or 0 when none does
+ * (fs/binfmt_elf.c, load_elf_binary). Both must be the same mapped table.
+ */
+function checkProgramHeaderTable(elf: ElfImage, patched: Uint8Array, report: Report): void {
+  const phoff = new DataView(patched.buffer, patched.byteOffset, patched.byteLength).getUint32(28, true);
+  const size = elf.segments.length * 32;
+  const loads = elf.segments.filter((s) => s.type === 'load');
+  const first = loads[0];
+  const home = loads.find((s) => s.offset <= phoff && phoff + size <= s.offset + s.filesz);
+  if (!first || !home) {
+    report.add(0, 'segment', `the program header table (file offset ${hex(phoff)}) is in no PT_LOAD: AT_PHDR would be 0 or unmapped`);
+    return;
+  }
+  const now = phoff - home.offset + home.vaddr;
+  const old = first.vaddr - first.offset + phoff;
+  if (old !== now) report.add(now, 'segment', `AT_PHDR: the table is loaded at ${hex(now)}, but a kernel before Linux 5.18 passes ${hex(old)} (first PT_LOAD's p_vaddr - p_offset + e_phoff)`);
+  for (const p of elf.segments) {
+    if (p.type === 'phdr' && (p.vaddr !== now || p.offset !== phoff)) {
+      report.add(p.vaddr, 'segment', `PT_PHDR says the table is at ${hex(p.vaddr)} (offset ${hex(p.offset)}), it is loaded at ${hex(now)} (offset ${hex(phoff)})`);
+    }
+  }
 }
 
 /**

@@ -190,6 +190,24 @@ describe('writeElf32 program headers besides PT_LOAD', () => {
     expect(out).toMatch(new RegExp(`TLS\\s+0x0*${(data.offset + 4).toString(16)}\\s+0x0*${(DATA + 4).toString(16)}\\s`));
   });
 
+  it('loads the ELF header and the table with a header segment, PT_PHDR first (readelf, host run)', () => {
+    const img = writeElf32({ ...exitImage(), header: { vaddr: TEXT - 0x2000, phdr: true } });
+    const elf = readElf(img);
+    expect(elf.segments.slice(0, 2).map((s) => [s.type, s.offset, s.vaddr, s.filesz, s.flags])).toEqual([
+      ['phdr', 52, TEXT - 0x2000 + 52, elf.segments.length * 32, PF_R],
+      ['load', 0, TEXT - 0x2000, 52 + elf.segments.length * 32, PF_R],
+    ]);
+    const file = save('exit42-header', img);
+    const r = spawnSync('readelf', ['-l', '-W', file], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/PHDR\s+0x000034 0x08047034 0x08047034 0x000a0 0x000a0 R\s+0x4/);
+    const run = spawnSync(file, [], { encoding: 'utf8' });
+    expect(run.signal).toBeNull();
+    expect(run.status).toBe(42);
+    expect(() => writeElf32({ ...exitImage(), header: { vaddr: TEXT, phdr: false } })).toThrow(/not below the page of the lowest segment/);
+    expect(() => writeElf32({ ...exitImage(), header: { vaddr: TEXT - 0x1800, phdr: false } })).toThrow(/not a page-aligned/);
+  });
+
   it('refuses one whose file bytes are in no segment, and PT_LOAD given this way', () => {
     expect(() => writeElf32({ ...exitImage(), programHeaders: [{ type: 4, vaddr: 0x7000000, filesz: 4, memsz: 4, flags: PF_R, align: 4 }] }))
       .toThrow(/program header 0 \(type 0x4\) at 0x7000000: its 0x4 file bytes are not inside one segment's file bytes/);

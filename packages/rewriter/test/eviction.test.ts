@@ -171,6 +171,30 @@ describe('T3e: neighbour eviction', () => {
     expect(verifyImage(x.r.image, x.original).violations).toEqual([]);
   });
 
+  it('a second pass takes a site skipped because its neighbour\'s fixed bytes were a later site\'s', () => {
+    // s's only neighbour of 6+ bytes is m (7 bytes): s's rel32 at m + 5 has 1 free byte and 3
+    // fixed ones, s2's two and the ret. In address order s2 is not settled when s is tried (and
+    // too far for the settle-first retry), so s is skipped; then s2 (whose only neighbour's
+    // fixed bytes are its own) is skipped; the second pass finds s2 settled and patches s.
+    const x = rewrite((a) => {
+      const l = a.label('l');
+      a.here('s');
+      a.asm('jne', rel(l));
+      a.asm('mov', reg('eax'), imm(1));
+      a.here('m');
+      a.asm('mov', mem({ base: 'esi', disp: 0x10, size: 4 }), imm(0x11223344));
+      a.here('s2');
+      a.asm('jne', rel(l));
+      a.bind(l);
+      a.asm('ret');
+    }, { kernel: false, targets: ['m'], tactics: ['B1', 'T3e'] });
+    expect(x.labels.get('s2')! - x.labels.get('m')!).toBe(7);
+    expect(x.at('s').tactic).toBe('T3e');
+    expect(x.at('m').reason).toBe('evicted');
+    expect(x.r.report.misses.map((m) => [m.addr, m.outcome])).toEqual([[x.labels.get('s2'), 'skipped']]);
+    expect(verifyImage(x.r.image, x.original).violations).toEqual([]);
+  });
+
   it('not in kernels (the runtime\'s image check does not know it yet)', () => {
     const x = rewrite(t3eBody, { kernel: true, tactics: ['B1', 'T3e'] });
     const miss = x.r.report.misses.find((q) => q.addr === x.labels.get('s'))!;

@@ -49,6 +49,10 @@ describe('the example kernels, --select sensitive', () => {
       const sec = e1.sections.find((s) => s.name === '.ringshift.patchmap')!;
       expect(decodePatchMap(sec.bytes)).toEqual(r.map);
       expect(Buffer.from(rewriteImage(original).image).equals(Buffer.from(r.image))).toBe(true);
+      // The CLI passes a Node Buffer, whose slice() is a view: the same image, the input untouched.
+      const buf = Buffer.from(original);
+      expect(Buffer.from(rewriteImage(buf).image).equals(Buffer.from(r.image))).toBe(true);
+      expect(buf.equals(original)).toBe(true);
       console.log(`${name}: ${rep.sites} sites, ${JSON.stringify(rep.tactics)}, stubs ${JSON.stringify(rep.stubs)}`);
     }, 60_000);
   }

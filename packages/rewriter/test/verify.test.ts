@@ -64,6 +64,8 @@ interface Parts {
   map?: Partial<PatchMap>;
   /** Replaces the encoded map section's bytes. */
   mapBytes?: (b: Uint8Array) => Uint8Array;
+  /** The header segment (default: the page below the text, no PT_PHDR); null for none. */
+  header?: ElfWriteImage['header'] | null;
 }
 
 function site(over: Partial<PatchedSite> & Pick<PatchedSite, 'addr' | 'tactic' | 'stub' | 'stubAddr' | 'escapeAddr' | 'resume'>): PatchedSite {
@@ -96,9 +98,9 @@ function goodParts(): Parts {
   };
 }
 
-function image(text: Uint8Array, flags: 'rx' | 'rwx', symbols: Parts['symbols'], extra: Pick<ElfWriteImage, 'segments' | 'sections'> = { segments: [], sections: [] }): Uint8Array {
+function image(text: Uint8Array, flags: 'rx' | 'rwx', symbols: Parts['symbols'], extra: Pick<ElfWriteImage, 'segments' | 'sections' | 'header'> = { segments: [], sections: [] }): Uint8Array {
   return writeElf32({
-    type: 'exec', machine: 'i386', entry: TEXT,
+    type: 'exec', machine: 'i386', entry: TEXT, ...(extra.header ? { header: extra.header } : {}),
     segments: [{ vaddr: TEXT, flags, bytes: text }, ...extra.segments],
     sections: [{ name: '.text', addr: TEXT, size: text.length, align: 16 }, ...(extra.sections ?? [])],
     symbols: symbols.map((s) => ({ ...s, type: 'func' as const })),
@@ -118,6 +120,8 @@ function build(p: Parts): Uint8Array {
   return image(p.text, p.textFlags, p.symbols, {
     segments: [{ vaddr: STUBS, flags: 'rx', bytes: p.stubs }],
     sections: [{ name: '.ringshift.stubs', addr: STUB_CODE, size: STUB_BYTES.length }, { name: '.ringshift.patchmap', addr: 0, bytes: mapBytes }],
+    // A user executable (no kernel flag): its program header table is loaded, as rewriteImage does.
+    ...(p.header === null ? {} : { header: p.header ?? { vaddr: TEXT - 0x1000, phdr: false } }),
   });
 }
 
@@ -162,6 +166,17 @@ describe('verifyImage on a hand-built patched image', () => {
     expect(verifyImage(buf, orig).ok).toBe(true);
     expect(buf.equals(Buffer.from(good))).toBe(true);
     expect(orig.equals(Buffer.from(ORIGINAL))).toBe(true);
+  });
+
+  it('AT_PHDR: a program header table in no PT_LOAD, or a PT_PHDR elsewhere', () => {
+    const msgs = (img: Uint8Array): string[] => verifyImage(img).violations.filter((v) => v.kind === 'segment').map((v) => v.message);
+    expect(msgs(build({ ...goodParts(), header: null }))).toEqual([expect.stringMatching(/in no PT_LOAD: AT_PHDR would be 0 or unmapped/)]);
+    const withPhdr = build({ ...goodParts(), header: { vaddr: TEXT - 0x1000, phdr: true } });
+    expect(verifyImage(withPhdr).violations).toEqual([]);
+    // PT_PHDR is the first program header (file offset 52); its p_vaddr at +8.
+    const bad = withPhdr.slice();
+    new DataView(bad.buffer).setUint32(52 + 8, TEXT - 0x1000 + 0x40, true);
+    expect(msgs(bad)).toEqual([expect.stringMatching(/PT_PHDR says the table is at 0x8048040/)]);
   });
 
   it('a flipped byte in a stub: the jump back no longer reaches resume', () => {
@@ -472,7 +487,7 @@ describe('verifyImage: stub ranges and the loader (patch map version 2)', () => 
     const text = readElf(original).segments.find((x) => x.type === 'load')!;
     const msgs = (img: Uint8Array) => verifyImage(img).violations.filter((v) => v.kind === 'patchmap').map((v) => v.message).join('\n');
     expect(msgs(withMap(setRange(firstLoader, { vaddr: text.vaddr, paddr: text.vaddr })))).toMatch(/overlaps the pages of PT_LOAD segment/);
-    expect(msgs(withMap((m) => ({ ...m, stubRanges: [...m.stubRanges.slice(0, -1), { ...m.stubRanges.at(-1)!, vaddr: 0xf0000000, paddr: 0xf0000000 }] }))))
+    expect(msgs(withMap((m) => ({ ...m, stubRanges: [...m.stubRanges.slice(0, -1), { ...m.stubRanges.at(-1)!, vaddr: 0xf6000000, paddr: 0xf6000000 }] }))))
       .toMatch(/outside user space/);
     const r0 = r.map.stubRanges[0]!;
     expect(msgs(withMap(setRange(firstLoader, { vaddr: Math.floor(r0.vaddr / 0x1000) * 0x1000 - 0x1000, paddr: Math.floor(r0.vaddr / 0x1000) * 0x1000 - 0x1000, size: 0x2000 }))))

@@ -1,6 +1,7 @@
 // ELF32 writing: an i386 executable from segments, with optional section headers and symbols.
 //
-// Layout of the file, in order: ELF header, program header table, each PT_LOAD segment's file
+// Layout of the file, in order: ELF header, program header table (loaded by the optional header
+// segment, `ElfWriteImage.header`), each PT_LOAD segment's file
 // bytes (ascending p_vaddr), the bytes of non-allocated sections, .symtab, .strtab, .shstrtab,
 // and the section header table. Allocated sections are views of the segments that contain them,
 // so their sh_offset points into a segment's bytes rather than into a copy.
@@ -104,6 +105,16 @@ export interface ElfWriteImage {
   stack?: 'rw' | 'rwx';
   /** Written after the PT_LOAD (and PT_GNU_STACK) headers, in this order. */
   programHeaders?: readonly ElfWriteProgramHeader[];
+  /**
+   * Loads the ELF header and the program header table (file offset 0) read-only at `vaddr`, a
+   * free page below every segment, as the first PT_LOAD; with `phdr`, a PT_PHDR for the table
+   * comes first. Without it the table is in no PT_LOAD, and the loader's AT_PHDR is wrong: Linux
+   * before 5.18 passes first PT_LOAD's (p_vaddr - p_offset) + e_phoff, an unmapped address, and
+   * later kernels the address inside the PT_LOAD that holds e_phoff, or 0 when none does
+   * (fs/binfmt_elf.c, load_elf_binary); a static libc that walks AT_PHDR for PT_TLS then crashes.
+   * With this segment both formulas give vaddr + e_phoff.
+   */
+  header?: { vaddr: number; phdr: boolean };
 }
 
 const PAGE = 0x1000;
@@ -112,6 +123,7 @@ const PHENTSIZE = 32;
 const SHENTSIZE = 40;
 const SYMSIZE = 16;
 const PT_LOAD = 1;
+const PT_PHDR = 6;
 const PT_GNU_STACK = 0x6474e551;
 const SHT_PROGBITS = 1;
 const SHT_NOTE = 7;
@@ -183,6 +195,17 @@ interface Sec {
   info: number;
   entsize: number;
   nameOff: number;
+}
+
+/** The header segment's page: page-aligned, below every segment's page, room for the table. */
+function checkHeaderSegment(vaddr: number, phnum: number, segs: readonly Seg[]): void {
+  const what = `header segment at ${hex(vaddr)}`;
+  if (!isU32(vaddr) || vaddr % PAGE !== 0) throw new ElfWriteError(`${what}: not a page-aligned 32-bit address`);
+  if (EHSIZE + phnum * PHENTSIZE > PAGE) throw new ElfWriteError(`${what}: ${phnum} program headers do not fit in its page`);
+  const first = segs[0]!;
+  if (Math.floor(first.vaddr / PAGE) * PAGE <= vaddr) {
+    throw new ElfWriteError(`${what}: not below the page of the lowest ${first.what} (loadable segments ascend by p_vaddr)`);
+  }
 }
 
 function checkSegments(image: ElfWriteImage): Seg[] {
@@ -415,7 +438,9 @@ export function writeElf32(image: ElfWriteImage): Uint8Array {
     if (!home) throw new ElfWriteError(`${what} at ${hex(h.vaddr)}: its ${hex(h.filesz)} file bytes are not inside one segment's file bytes`);
     return { h, home };
   });
-  const phnum = segs.length + (image.stack ? 1 : 0) + others.length;
+  const header = image.header;
+  const phnum = segs.length + (image.stack ? 1 : 0) + others.length + (header ? 1 + (header.phdr ? 1 : 0) : 0);
+  if (header) checkHeaderSegment(header.vaddr, phnum, segs);
   let cursor = EHSIZE + phnum * PHENTSIZE;
   for (const s of segs) {
     s.offset = congruent(cursor, s.vaddr, Math.max(s.align, PAGE));
@@ -485,6 +510,30 @@ export function writeElf32(image: ElfWriteImage): Uint8Array {
   dv.setUint16(50, shstrndx, true);
 
   let ph = EHSIZE;
+  if (header) {
+    const tableEnd = EHSIZE + phnum * PHENTSIZE;
+    // gABI: PT_PHDR, when present, precedes every loadable segment entry.
+    if (header.phdr) {
+      dv.setUint32(ph, PT_PHDR, true);
+      dv.setUint32(ph + 4, EHSIZE, true);
+      dv.setUint32(ph + 8, header.vaddr + EHSIZE, true);
+      dv.setUint32(ph + 12, header.vaddr + EHSIZE, true);
+      dv.setUint32(ph + 16, phnum * PHENTSIZE, true);
+      dv.setUint32(ph + 20, phnum * PHENTSIZE, true);
+      dv.setUint32(ph + 24, PF_R, true);
+      dv.setUint32(ph + 28, 4, true);
+      ph += PHENTSIZE;
+    }
+    dv.setUint32(ph, PT_LOAD, true);
+    dv.setUint32(ph + 4, 0, true);
+    dv.setUint32(ph + 8, header.vaddr, true);
+    dv.setUint32(ph + 12, header.vaddr, true);
+    dv.setUint32(ph + 16, tableEnd, true);
+    dv.setUint32(ph + 20, tableEnd, true);
+    dv.setUint32(ph + 24, PF_R, true);
+    dv.setUint32(ph + 28, PAGE, true);
+    ph += PHENTSIZE;
+  }
   for (const s of segs) {
     dv.setUint32(ph, PT_LOAD, true);
     dv.setUint32(ph + 4, s.offset, true);

@@ -27,12 +27,16 @@ export class CodeBuffer {
     for (let i = 0; i < bytes.length; i++) this.out.push(bytes[i]! & 0xff);
     return this;
   }
+  // u32 and jmp push directly: a busybox rewrite emits some 100,000 trampolines, and a temporary
+  // array per call was a measurable share of its garbage.
   u32(v: number): this {
-    return this.raw([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]);
+    this.out.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+    return this;
   }
   /** E9 rel32. */
   jmp(target: number): this {
-    return this.raw([0xe9]).u32(rel32(target, this.here + 4));
+    this.out.push(0xe9);
+    return this.u32(rel32(target, this.here + 4));
   }
   /** 0F 8x rel32. */
   jcc(cc: number, target: number): this {
@@ -43,7 +47,9 @@ export class CodeBuffer {
     return this.raw([0x68]).u32(v >>> 0);
   }
   bytes(): Uint8Array {
-    return Uint8Array.from(this.out);
+    const b = new Uint8Array(this.out.length);
+    for (let i = 0; i < b.length; i++) b[i] = this.out[i]!;
+    return b;
   }
 }
 

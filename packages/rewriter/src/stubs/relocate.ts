@@ -77,7 +77,7 @@ export function relocate(buf: CodeBuffer, ins: Instruction, bytes: Uint8Array, l
   }
   if (cls.flow === 'indirect-call') {
     // FF /2 -> FF /4: same ModRM/SIB/displacement, reg field 2 -> 4; prefixes kept.
-    const out = Uint8Array.from(bytes);
+    const out = new Uint8Array(bytes);
     const ff = out.indexOf(0xff);
     const modrm = ff >= 0 ? out[ff + 1] : undefined;
     if (ff < 0 || modrm === undefined || ((modrm >> 3) & 7) !== 2) return `${m}: not an FF /2 encoding`;

@@ -2,6 +2,7 @@
 // instructions, the sites, which bytes earlier patches already own, and the stub-space allocator.
 // Tactics are tried in order per site (plan.ts); each returns a Patch or the reason it failed.
 import { Decoder, Instruction, OpKind, classOf, mnemonicOf } from '@ringshift/decoder';
+import { AddrIndex, ByteSet, spanOf } from '../byteset';
 import type { ElfImage } from '../elf/read';
 import { Evidence } from '../model';
 import type { Discovery, Site, StubKind, Tactic } from '../model';
@@ -92,6 +93,10 @@ export class StubSpace {
   get end(): number {
     return this.seqEnd;
   }
+  /** Where the next sequential slot starts unless something used lies there. */
+  get next(): number {
+    return this.cursor;
+  }
   /** Index of the first used interval whose end is above `at` (binary search). */
   private firstEndingAfter(at: number): number {
     let lo = 0, hi = this.ends.length;
@@ -152,20 +157,22 @@ export class StubSpace {
 export class PlanContext {
   readonly decoder = new Decoder(32, new Uint8Array(0));
   /** Index into discovery.instructions by address. */
-  readonly index = new Map<number, number>();
+  readonly index: AddrIndex;
   readonly sites = new Map<number, Site>();
   /** Bytes owned by earlier patches (overwritten, or the site of a trap). */
-  readonly claimed = new Set<number>();
+  readonly claimed: ByteSet;
   /** Bytes that must keep their original value (fixed bytes of punned jumps). */
-  readonly pinned = new Set<number>();
+  readonly pinned: ByteSet;
   /** Bytes of any site's instruction (not yet patched sites must keep their bytes to be patched later). */
-  readonly siteBytes = new Set<number>();
+  readonly siteBytes: ByteSet;
   /** Bytes of sites the plan has finished with (patched, trapped or skipped): they will not change again. */
-  readonly settled = new Set<number>();
+  readonly settled: ByteSet;
   /** The bytes written so far by applied patches (and trap INT3s): per load segment, a copy and a mask. */
   private readonly overlays = new Map<number, { readonly value: Uint8Array; readonly has: Uint8Array }>();
   /** Addresses of Discovery.conflicts: evidence of control reaching the middle of an instruction. */
   readonly conflictAddrs: ReadonlySet<number>;
+  /** Discovery.jumpTargets and conflictAddrs together, for targetInside's per-byte scan. */
+  private readonly targets: ByteSet;
 
   constructor(
     readonly elf: ElfImage,
@@ -176,8 +183,17 @@ export class PlanContext {
     readonly sharedPage: number | undefined,
     readonly kernel: boolean,
   ) {
+    const span = spanOf(elf.segments.filter((s) => s.type === 'load').map((s) => [s.vaddr, s.vaddr + Math.max(s.memsz, s.bytes.length)] as const));
+    this.index = new AddrIndex(span);
+    this.claimed = new ByteSet(span);
+    this.pinned = new ByteSet(span);
+    this.siteBytes = new ByteSet(span);
+    this.settled = new ByteSet(span);
     discovery.instructions.forEach((ins, i) => this.index.set(ins.addr, i));
     this.conflictAddrs = new Set((discovery.conflicts ?? []).map((c) => c.addr));
+    this.targets = new ByteSet(span);
+    for (const a of discovery.jumpTargets) this.targets.add(a);
+    for (const a of this.conflictAddrs) this.targets.add(a);
     for (const s of sites) {
       this.sites.set(s.addr, s);
       for (let a = s.addr; a < s.addr + s.length; a++) this.siteBytes.add(a);
@@ -197,7 +213,7 @@ export class PlanContext {
   current(addr: number, len: number): Uint8Array | undefined {
     const orig = this.read(addr, len);
     if (!orig) return undefined;
-    const out = Uint8Array.from(orig);
+    const out = new Uint8Array(orig);
     for (const [vaddr, o] of this.overlays) {
       for (let i = 0; i < len; i++) {
         const off = addr + i - vaddr;
@@ -222,13 +238,14 @@ export class PlanContext {
     }
   }
 
-  /** Decodes the original instruction at addr (a fresh object). */
+  /** Scratch for decode(): one Instruction per decode was a large share of a busybox rewrite's garbage. */
+  private readonly scratch = new Instruction();
+
+  /** Decodes the original instruction at addr, into a scratch object valid until the next call. */
   decode(addr: number): Instruction | undefined {
-    const b = this.read(addr, 1);
-    if (!b) return undefined;
     for (const s of this.elf.segments) {
       if (s.type !== 'load' || addr < s.vaddr || addr >= s.vaddr + s.bytes.length) continue;
-      const ins = new Instruction();
+      const ins = this.scratch;
       this.decoder.seek(s.bytes, addr, addr - s.vaddr);
       this.decoder.decodeAt(ins);
       return ins.valid ? ins : undefined;
@@ -260,7 +277,7 @@ export class PlanContext {
    * `je 1f; lock; 1: cmpxchg` idiom that skips a prefix).
    */
   targetInside(start: number, end: number): number | undefined {
-    for (let a = start + 1; a < end; a++) if (this.discovery.jumpTargets.has(a) || this.conflictAddrs.has(a)) return a;
+    for (let a = start + 1; a < end; a++) if (this.targets.has(a)) return a;
     return undefined;
   }
 
@@ -363,10 +380,16 @@ export class PlanContext {
 
   /** buildRun in the sequential stub space: measures, allocates, rebuilds at the slot. */
   placeRun(start: number, end: number, resume: number): { addr: number; bytes: Uint8Array; stubs: SiteStub[] } | string {
-    const probe = this.buildRun(this.space.start, start, end, resume);
+    // Built at the cursor first: the slot is almost always there, and then one build is enough.
+    const guess = this.space.next;
+    const probe = this.buildRun(guess, start, end, resume);
     if (typeof probe === 'string') return probe;
     const at = this.space.allocate(probe.bytes.length);
     if (at === undefined) return 'the sequential stub region is full';
+    if (at === guess) {
+      this.space.commit(at, probe.bytes.length);
+      return { addr: at, ...probe };
+    }
     const r = this.buildRun(at, start, end, resume);
     if (typeof r === 'string') return r;
     this.space.commit(at, r.bytes.length);
