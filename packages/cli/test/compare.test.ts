@@ -141,7 +141,9 @@ describe('ringshift compare: bad input (exit 2, one line)', () => {
 
   it('bad --backends', async () => {
     expectOneLineError(await run('compare', HELLO, '--backends', 'native'), /name two or more backends/);
-    expectOneLineError(await run('compare', HELLO, '--backends', 'native,pv'), /unknown backend 'pv' \(expected native, rewrite, deprivileged\)/);
+    expectOneLineError(await run('compare', HELLO, '--backends', 'native,xen'), /unknown backend 'xen' \(expected native, rewrite, deprivileged, hvm, pv\)/);
+    // pv is a backend, but for Xen PV kernels only: a multiboot kernel is bad input for it.
+    expectOneLineError(await run('compare', HELLO, '--backends', 'native,pv'), /\(pv\): --backend pv runs Xen PV kernels/);
     expectOneLineError(await run('compare', HELLO, '--backends', 'native,native'), /native is named twice/);
   });
 

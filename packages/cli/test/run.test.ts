@@ -236,7 +236,8 @@ describe('bad input: one line on stderr, exit 2, nothing run', () => {
 
   it('backends other than native, bad numbers', async () => {
     expectOneLineError(await run('run', HELLO, '--backend', 'rewrite'), /^ringshift: .*hello\.elf: no \.ringshift\.patchmap section: this is not an image patched by `ringshift rewrite`/);
-    expectOneLineError(await run('run', HELLO, '--backend', 'hvm'), /--backend hvm is not available yet/);
+    expectOneLineError(await run('run', HELLO, '--backend', 'hvm', '--hvm-controls', 'bogus'), /^ringshift: unknown VM-execution control 'bogus' in --hvm-controls; valid names: .*hlt-exiting/);
+    expectOneLineError(await run('run', HELLO, '--hvm-controls', 'ept=off'), /--hvm-controls applies to --backend hvm only, not native/);
     expectOneLineError(await run('run', HELLO, '--backend', 'qemu'), /^ringshift: unknown --backend 'qemu': expected native/);
     expectOneLineError(await run('run', HELLO, '--max-instructions', '0'), /invalid --max-instructions '0'/);
     expectOneLineError(await run('run', HELLO, '--timeout', 'soon'), /invalid --timeout 'soon': expected a positive number of seconds/);

@@ -8,7 +8,7 @@
 // here.
 import type { Argv } from 'yargs';
 import { ElfError, RewriteInputError, rewriteImage } from '@ringshift/rewriter';
-import { BACKENDS, MultibootError, PatchMapError, hasPatchMap, loadGuest, runGuest } from '@ringshift/runtime';
+import { BACKENDS, MultibootError, PatchMapError, PvImageError, hasPatchMap, loadGuest, runGuest } from '@ringshift/runtime';
 import type { BackendName, ExitStats, GuestReport, RunRegisters } from '@ringshift/runtime';
 import type { Command } from '../main';
 import { BufferedWriter, EXIT_FOUND, EXIT_OK, InputError, hex, parseNumber, readInputFile } from '../output';
@@ -120,7 +120,7 @@ function compare(args: CompareArgs, io: Io): number {
       });
       return { backend, guest, serial };
     } catch (e) {
-      if (e instanceof MultibootError || e instanceof PatchMapError) throw new InputError(`${args.image} (${backend}): ${e.message}`);
+      if (e instanceof MultibootError || e instanceof PatchMapError || e instanceof PvImageError) throw new InputError(`${args.image} (${backend}): ${e.message}`);
       throw e;
     }
   });

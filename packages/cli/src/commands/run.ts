@@ -5,7 +5,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
-import { BACKENDS, MultibootError, PatchMapError, loadGuest, runGuest } from '@ringshift/runtime';
+import { BACKENDS, ControlsError, MultibootError, PatchMapError, PvImageError, loadGuest, parseControls, runGuest } from '@ringshift/runtime';
 import type { BackendName, ExitStats, Guest, RunReport } from '@ringshift/runtime';
 import type { Command } from '../main';
 import { InputError, hex, parseNumber, readInputFile } from '../output';
@@ -38,22 +38,21 @@ interface RunArgs {
   json?: boolean;
   cmdline?: string;
   stats?: boolean;
+  hvmControls?: string;
 }
 
 /** Backends named in ARCHITECTURE.md that later issues add, and what each one is. */
-const PLANNED_BACKENDS: Record<string, string> = {
-  pv: 'the paravirtualized backend (Xen x86_32 PV ABI), issue 8',
-  hvm: 'the hardware-assist backend (VT-x-style VMCS and nested paging), issue 9',
-};
+const PLANNED_BACKENDS: Record<string, string> = {};
 
 export const runCommand: Command<RunArgs> = {
   command: 'run <image>',
-  describe: 'boot a multiboot ELF32 kernel on the emulated PC (serial on stdout, guest exit status as QEMU gives it)',
+  describe: 'boot a multiboot ELF32 kernel (or, with --backend pv, a Xen PV kernel) on the emulated PC (serial on stdout, guest exit status as QEMU gives it)',
   builder: (y: Argv) =>
     y
-      .positional('image', { type: 'string', demandOption: true, describe: 'multiboot kernel (ELF32 i386, or any file whose header sets the a.out kludge)' })
-      .option('backend', { type: 'string', default: 'native', describe: 'how the guest runs: native; rewrite (an image patched by `ringshift rewrite`, in ring 1 under the monitor); deprivileged (the original image in ring 1, trap-and-emulate only: shows what goes wrong). pv and hvm come with later issues' })
-      .option('stats', { type: 'boolean', describe: 'rewrite/deprivileged: print the monitor exits per reason and per site (in the report, or in --json)' })
+      .positional('image', { type: 'string', demandOption: true, describe: 'multiboot kernel (ELF32 i386, or any file whose header sets the a.out kludge), or a Xen PV kernel for --backend pv' })
+      .option('backend', { type: 'string', default: 'native', describe: 'how the guest runs: native; rewrite (an image patched by `ringshift rewrite`, in ring 1 under the monitor); deprivileged (the original image in ring 1, trap-and-emulate only: shows what goes wrong); hvm (the original image in ring 0 of VT-x-style non-root operation, exits chosen by --hvm-controls); pv (a Xen 32-bit PAE PV kernel, recognised by its Xen ELF notes, in ring 1 under the hypercall ABI of docs/pv-abi.md)' })
+      .option('hvm-controls', { type: 'string', describe: 'hvm: VM-execution controls to toggle, comma-separated NAME, NAME=on or NAME=off (e.g. rdtsc-exiting,ept=off,io-bitmaps); defaults and names in docs/exits.md' })
+      .option('stats', { type: 'boolean', describe: 'rewrite/deprivileged/hvm/pv: print the monitor exits per reason (VT-x basic exit reasons for hvm, one line per hypercall for pv) and per site (in the report, or in --json)' })
       .option('serial', { type: 'string', default: 'stdio', describe: "where COM1 output goes: 'stdio', or a file written when the run ends" })
       .option('max-instructions', { type: 'string', describe: 'stop after this many instructions (reason budget, exit 6)' })
       .option('timeout', { type: 'string', describe: 'stop after this many seconds of host time (reason timeout, exit 6)' })
@@ -77,6 +76,14 @@ function run(args: RunArgs, io: Io): number {
   const toFile = args.serial !== 'stdio';
   if (args.serial === '') throw new InputError("invalid --serial '': expected 'stdio' or a file name");
 
+  if (args.hvmControls !== undefined && args.backend !== 'hvm') throw new InputError(`--hvm-controls applies to --backend hvm only, not ${args.backend}`);
+  let hvmControls;
+  try {
+    hvmControls = args.hvmControls === undefined ? undefined : parseControls(args.hvmControls);
+  } catch (e) {
+    if (e instanceof ControlsError) throw new InputError(e.message);
+    throw e;
+  }
   const image = readInputFile(args.image);
   const serial = toFile ? new Collector() : new Streamer(args.json ? bytesSink(io, 'stderr') : bytesSink(io, 'stdout'));
   const memoryMiB = args.memory === undefined ? 128 : positive(args.memory, '--memory', 'a positive number of MiB');
@@ -91,9 +98,10 @@ function run(args: RunArgs, io: Io): number {
       memoryBytes: memoryMiB * 1024 * 1024,
       machine: { serialOut: (b) => serial.put(b), realtime: args.realtime === true, ...(input === undefined ? {} : { serialIn: input }) },
       cmdline: `${args.image} ${args.cmdline ?? ''}`,
+      ...(hvmControls === undefined ? {} : { hvmControls }),
     });
   } catch (e) {
-    if (e instanceof MultibootError || e instanceof PatchMapError) throw new InputError(`${args.image}: ${e.message}`);
+    if (e instanceof MultibootError || e instanceof PatchMapError || e instanceof PvImageError) throw new InputError(`${args.image}: ${e.message}`);
     throw e;
   }
   const loaded = guest.loaded;
@@ -142,7 +150,7 @@ function checkBackend(backend: string): void {
   if (planned) {
     throw new InputError(`--backend ${backend} is not available yet: it is ${planned}, which is still to come; only --backend native runs guests for now`);
   }
-  throw new InputError(`unknown --backend '${backend}': expected ${BACKENDS.join(', ')} (pv and hvm are planned)`);
+  throw new InputError(`unknown --backend '${backend}': expected ${BACKENDS.join(', ')}`);
 }
 
 function positive(text: string, option: string, what: string): number {
@@ -255,8 +263,10 @@ export function describeStats(s: ExitStats, instructions: number): string {
 /** The human-readable report, for stderr. */
 export function describeReport(report: RunReport, code: number, elapsedMs: number): string {
   const lines: string[] = [];
-  const status = report.reason === 'exit' ? `, status ${code} (guest wrote ${((report.exitStatus ?? 1) >>> 1)})` : '';
-  lines.push(`ringshift run: ${report.reason}${status}: ${REASONS[report.reason]}`);
+  // pv: the guest stopped by SCHEDOP_shutdown (or the monitor crashed it), status (reason << 1) | 1.
+  const pvShutdown = report.reason === 'exit' && /^(SCHEDOP_shutdown|domain crashed)/.test(report.detail ?? '');
+  const status = report.reason === 'exit' ? `, status ${code} (${pvShutdown ? 'shutdown reason' : 'guest wrote'} ${((report.exitStatus ?? 1) >>> 1)})` : '';
+  lines.push(`ringshift run: ${report.reason}${status}: ${pvShutdown ? 'the PV guest shut down (docs/pv-abi.md)' : REASONS[report.reason]}`);
   lines.push(`  ${report.instructions} instructions in ${(elapsedMs / 1000).toFixed(3)} s; exit code ${code}`);
   if (report.detail) lines.push(`  ${report.detail}`);
   const r = report.registers;

@@ -23,7 +23,11 @@ export const MAX_BLOCK = 64;
 
 const formCount = Math.max(...FORMS.map((f) => f.id)) + 1;
 
-/** Forms the monitor's instruction hook sees: privileged, IOPL-sensitive or sensitive-unprivileged. */
+/**
+ * Forms the monitor's instruction hook sees: privileged, IOPL-sensitive or sensitive-unprivileged,
+ * and those that exit VMX non-root operation unconditionally (CPUID, INVD, GETSEC, XSETBV: SDM
+ * vol. 3C §26.1.2), which the hvm monitor must see although they are not sensitive.
+ */
 export const SENSITIVE = new Uint8Array(formCount);
 /**
  * Forms after which a block may go on: flow 'next' and not sensitive (which leaves out every
@@ -36,7 +40,7 @@ const STRING_FORM = new Uint8Array(formCount);
 const STRING_MNEMONIC = /^(movs|cmps|stos|lods|scas|ins|outs)[bwdq]?$/;
 for (const f of FORMS) {
   const c = classOf(f.id);
-  const sensitive = c.privileged !== 'no' || c.ioplSensitive !== 'no' || c.sensitiveUnprivileged;
+  const sensitive = c.privileged !== 'no' || c.ioplSensitive !== 'no' || c.sensitiveUnprivileged || c.vmExit?.when === 'always';
   if (sensitive) SENSITIVE[f.id] = 1;
   if (c.flow === 'next' && !sensitive) STRAIGHT[f.id] = 1;
   if (STRING_MNEMONIC.test(f.mnemonic)) STRING_FORM[f.id] = 1;

@@ -5,7 +5,7 @@
 import { Decoder, Instruction, OpKind, Reg, classOf } from '@ringshift/decoder';
 import { Block, Decoded, MAX_BLOCK, type BlockFn } from './blocks';
 import { JIT_THRESHOLD, compileBlock } from './jit';
-import { EventKind, MonitorExit, proceed, type Exit, type Interceptor } from './intercept';
+import { EventKind, GpaAccess, MonitorExit, proceed, type Exit, type GuestPhysicalMap, type Interceptor } from './intercept';
 import { WATCH_DECODE_CACHE, type PhysicalMemory } from '../machine/memory';
 import * as F from './eflags';
 import { Fault, HAS_ERROR_CODE, Vector } from './fault';
@@ -39,6 +39,7 @@ export const ATTR_G = 1 << 15;
 export const ATTR_CODE = 0x08;
 
 const OP_REGISTER = OpKind.Register;
+const GPA_READ = GpaAccess.READ, GPA_WRITE = GpaAccess.WRITE, GPA_FETCH = GpaAccess.FETCH;
 const OP_MEMORY = OpKind.Memory;
 
 export class Cpu implements LazyState {
@@ -107,6 +108,11 @@ export class Cpu implements LazyState {
    * one null check per hook site.
    */
   interceptor: Interceptor | null = null;
+  /**
+   * Guest-physical -> host-physical translation (intercept.ts: nested paging, the hvm backend's
+   * EPT); null: guest-physical is host-physical.
+   */
+  guestPhysical: GuestPhysicalMap | null = null;
   /** The exit that ended the last run() with 'exit'. */
   lastExit: Exit | null = null;
 
@@ -324,7 +330,10 @@ export class Cpu implements LazyState {
 
   /** Physical address for a linear address (identity without paging). */
   phys(lin: number, write: boolean, fetch = false): number {
-    if ((this.cr0 & 0x80000000) === 0) return lin >>> 0;
+    if ((this.cr0 & 0x80000000) === 0) {
+      const g = this.guestPhysical;
+      return g === null ? lin >>> 0 : g.translate(lin >>> 0, write ? GPA_WRITE : fetch ? GPA_FETCH : GPA_READ, lin >>> 0);
+    }
     return this.tlb.translate(this, lin >>> 0, write, this.cpl === 3, fetch);
   }
 
@@ -673,6 +682,11 @@ export class Cpu implements LazyState {
     const b = new Block(run);
     d.block = b;
     return b;
+  }
+
+  /** The handler the CPU runs for `ins` (a monitor that emulates an instruction after an exit calls it). */
+  handlerOf(ins: Instruction): Handler {
+    return (ins.valid ? this.handlers[ins.form] : undefined) ?? raiseUD;
   }
 
   /** Executes one instruction (or delivers a pending interrupt). */

@@ -21,7 +21,8 @@
 //   instruction  in Cpu.step() after the handler is found (NOTE: today this is before the
 //                handler's own CPL/IOPL checks, which still live in each handler; moving those
 //                checks into step() by classOf(form).privileged gives QEMU's order), for
-//                forms whose classOf(form) is privileged, IOPL-sensitive or sensitive-unprivileged
+//                forms whose classOf(form) is privileged, IOPL-sensitive or sensitive-unprivileged,
+//                or exits VMX non-root operation unconditionally (vmExit.when 'always': CPUID)
 //                (classOf is precomputed per form id; a Uint8Array of "sensitive" per form keeps
 //                the fast path to one load and compare).
 //   io           in IN/OUT/INS/OUTS after checkIo() (the I/O-permission #GP comes first), before
@@ -42,6 +43,16 @@
 //                both -1: the monitor fixed the tables, walk again once). An Exit: stop before
 //                the access. TLB hits do not call it: a monitor that changes its answers flushes
 //                the TLB (cpu.tlb.flushAll()), as guest software would with INVLPG or MOV CR3.
+//
+// Guest-physical translation (a second seam, for nested paging: vmm/hvm/ept.ts): `cpu.guestPhysical`
+// (a GuestPhysicalMap, null for every backend but hvm) turns each guest-physical address into the
+// host-physical address the access uses. It applies to every guest-physical access: with paging
+// off in Cpu.phys() (one null check on that path), on a TLB miss to each paging-structure entry
+// the walk reads or updates (paging.ts) and to the walk's result (tlb.ts), and to the PAE PDPTE
+// loads of MOV to CR (paging.ts pdptesFor) and the real-mode IVT reads (interrupts.ts). The TLB
+// caches the combined linear -> host-physical translation, so a hit costs nothing more; a
+// translation the map marks not cacheable (an emulated device access) is used once and not
+// cached. The map may throw MonitorExit (an EPT violation the monitor does not resolve).
 import type { InstructionClass } from '@ringshift/decoder';
 import { VMX_EXIT_REASON } from '@ringshift/decoder';
 import type { Instruction } from '@ringshift/decoder';
@@ -128,6 +139,22 @@ export interface PageWalk extends WalkRecord {
   readonly write: boolean;
   readonly user: boolean;
   readonly fetch: boolean;
+}
+
+/**
+ * Access bits for GuestPhysicalMap.translate: bits 2:0 are the kinds of an EPT-violation
+ * qualification (SDM vol. 3C §28.3.3.2, table 28-7: read, write, instruction fetch); PAGING_ENTRY:
+ * the access is to a guest paging-structure entry, not to the translation of a linear address
+ * (qualification bit 8 = 0); NO_LINEAR: there is no linear address (PDPTE loads; bit 7 = 0).
+ */
+export const GpaAccess = { READ: 1, WRITE: 2, FETCH: 4, PAGING_ENTRY: 8, NO_LINEAR: 16 } as const;
+
+/** Guest-physical -> host-physical translation (see the header). */
+export interface GuestPhysicalMap {
+  /** The host-physical address for an access (GpaAccess bits) to `gpa`, on behalf of `linear`. */
+  translate(gpa: number, access: number, linear: number): number;
+  /** False after a translate() whose answer must not be cached (an emulated device access). */
+  readonly cacheable: boolean;
 }
 
 /** What a monitor implements. Every hook is required so the call sites need only the null check. */

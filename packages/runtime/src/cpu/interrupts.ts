@@ -59,8 +59,9 @@ export class UnsupportedFeature extends Error {
 function deliverReal(cpu: Cpu, vector: number, nextEip: number): void {
   const entry = vector * 4;
   if (entry + 3 > (cpu.idtrLimit >>> 0)) throw new Fault(Vector.GP, vector * 8 + 2);
-  const ip = cpu.mem.read16((cpu.idtrBase + entry) >>> 0);
-  const cs = cpu.mem.read16((cpu.idtrBase + entry + 2) >>> 0);
+  // Paging is off in real mode: phys() is the identity, or the guest-physical map (intercept.ts).
+  const ip = cpu.mem.read16(cpu.phys((cpu.idtrBase + entry) | 0, false));
+  const cs = cpu.mem.read16(cpu.phys((cpu.idtrBase + entry + 2) | 0, false));
   cpu.push(16, cpu.eflags);
   cpu.push(16, cpu.sel[SegReg.CS]!);
   cpu.push(16, nextEip);

@@ -13,6 +13,7 @@
 // (intercept.ts, called by tlb.ts on a TLB miss) gets the walk's record (the entries read, the
 // combined rights, the outcome) before anything takes effect.
 import { Fault, Vector } from './fault';
+import { GpaAccess, type GuestPhysicalMap } from './intercept';
 
 const CR0_WP = 1 << 16;
 const CR4_PSE = 1 << 4;
@@ -43,6 +44,18 @@ export interface PagingState {
    */
   readonly pdpte?: Int32Array;
   readonly mem: { read32(a: number): number; write32(a: number, v: number): void };
+  /** Guest-physical -> host-physical (intercept.ts); absent or null: the identity. */
+  readonly guestPhysical?: GuestPhysicalMap | null;
+}
+
+/**
+ * Host-physical address of a paging-structure entry at guest-physical `gpa` (intercept.ts). A
+ * write (A/D update) is checked as a write (SDM vol. 3C §29.3.3.2: EPT treats accessed/dirty
+ * updates as writes).
+ */
+function entryAt(cpu: PagingState, gpa: number, lin: number, write: boolean): number {
+  const g = cpu.guestPhysical;
+  return g == null ? gpa : g.translate(gpa, (write ? GpaAccess.WRITE : GpaAccess.READ) | GpaAccess.PAGING_ENTRY, lin);
 }
 
 /**
@@ -104,9 +117,10 @@ export function walk(cpu: PagingState, lin: number, write: boolean, user: boolea
   if (cpu.cr4 & CR4_PAE) return walkPae(cpu, lin, write, user, fetch, rec);
   const wp = (cpu.cr0 & CR0_WP) !== 0;
   const errBase = (write ? PfError.W : 0) | (user ? PfError.U : 0);
-  const pdeAddr = ((cpu.cr3 & 0xfffff000) + ((lin >>> 22) << 2)) >>> 0;
+  const pdeGpa = ((cpu.cr3 & 0xfffff000) + ((lin >>> 22) << 2)) >>> 0;
+  const pdeAddr = entryAt(cpu, pdeGpa, lin, false);
   const pde = cpu.mem.read32(pdeAddr);
-  if (rec !== null) { rec.entries.push(pde); rec.entryAddresses.push(pdeAddr); }
+  if (rec !== null) { rec.entries.push(pde); rec.entryAddresses.push(pdeGpa); }
   if ((pde & PTE_P) === 0) return done(rec, -1 - errBase);
   if ((pde & PTE_PS) && (cpu.cr4 & CR4_PSE)) {
     if (rec !== null) rights(rec, pde, pde, false, 0x400000);
@@ -114,20 +128,21 @@ export function walk(cpu: PagingState, lin: number, write: boolean, user: boolea
     // PDE bits 21:13 are reserved (must be 0) for 4 MiB pages without PSE-36 (§4.3, table 4-4).
     if (pde & 0x003fe000) return done(rec, -1 - (errBase | PfError.P | PfError.RSVD));
     const set = PTE_A | (write ? PTE_D : 0);
-    if ((pde & set) !== set) cpu.mem.write32(pdeAddr, pde | set);
+    if ((pde & set) !== set) cpu.mem.write32(entryAt(cpu, pdeGpa, lin, true), pde | set);
     lastLeaf.pageSize = 0x400000;
     lastLeaf.global = (pde & PTE_G) !== 0;
     return done(rec, ((pde & 0xffc00000) | (lin & 0x3fffff)) >>> 0);
   }
-  const pteAddr = ((pde & 0xfffff000) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
+  const pteGpa = ((pde & 0xfffff000) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
+  const pteAddr = entryAt(cpu, pteGpa, lin, false);
   const pte = cpu.mem.read32(pteAddr);
-  if (rec !== null) { rec.entries.push(pte); rec.entryAddresses.push(pteAddr); }
+  if (rec !== null) { rec.entries.push(pte); rec.entryAddresses.push(pteGpa); }
   if ((pte & PTE_P) === 0) return done(rec, -1 - errBase);
   if (rec !== null) rights(rec, pde, pte, false, 4096);
   if (!allowed(pde, pte, write, user, wp)) return done(rec, -1 - (errBase | PfError.P));
-  if ((pde & PTE_A) === 0) cpu.mem.write32(pdeAddr, pde | PTE_A);
+  if ((pde & PTE_A) === 0) cpu.mem.write32(entryAt(cpu, pdeGpa, lin, true), pde | PTE_A);
   const set = PTE_A | (write ? PTE_D : 0);
-  if ((pte & set) !== set) cpu.mem.write32(pteAddr, pte | set);
+  if ((pte & set) !== set) cpu.mem.write32(entryAt(cpu, pteGpa, lin, true), pte | set);
   lastLeaf.pageSize = 4096;
   lastLeaf.global = (pte & PTE_G) !== 0;
   return done(rec, ((pte & 0xfffff000) | (lin & 0xfff)) >>> 0);
@@ -173,9 +188,12 @@ const PDPTE_RSVD_HI = 0xfffffff0 | 0;
 export function pdptesFor(cpu: PagingState, cr3: number): Int32Array {
   const base = cr3 & 0xffffffe0;
   const out = new Int32Array(8);
+  const g = cpu.guestPhysical;
   for (let i = 0; i < 4; i++) {
-    const lo = cpu.mem.read32((base + i * 8) >>> 0);
-    const hi = cpu.mem.read32((base + i * 8 + 4) >>> 0);
+    const gpa = (base + i * 8) >>> 0;
+    const at = g == null ? gpa : g.translate(gpa, GpaAccess.READ | GpaAccess.PAGING_ENTRY | GpaAccess.NO_LINEAR, 0);
+    const lo = cpu.mem.read32(at);
+    const hi = cpu.mem.read32((at + 4) >>> 0);
     if ((lo & PTE_P) && ((lo & PDPTE_RSVD_LO) || (hi & PDPTE_RSVD_HI))) throw new Fault(Vector.GP, 0);
     out[2 * i] = lo;
     out[2 * i + 1] = hi;
@@ -209,30 +227,32 @@ function walkPae(cpu: PagingState, lin: number, write: boolean, user: boolean, f
   const pdpte = pdpteLo(cpu, lin >>> 30);
   if (rec !== null) { rec.entries.push(pdpte); rec.entryAddresses.push(((cpu.cr3 & 0xffffffe0) + ((lin >>> 30) << 3)) >>> 0); }
   if ((pdpte & PTE_P) === 0) return done(rec, -1 - errBase);
-  const pdeAddr = ((pdpte & 0xfffff000) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
+  const pdeGpa = ((pdpte & 0xfffff000) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
+  const pdeAddr = entryAt(cpu, pdeGpa, lin, false);
   const pde = m.read32(pdeAddr), pdeHi = m.read32((pdeAddr + 4) >>> 0);
-  if (rec !== null) { rec.entries.push(pde); rec.entryAddresses.push(pdeAddr); }
+  if (rec !== null) { rec.entries.push(pde); rec.entryAddresses.push(pdeGpa); }
   if ((pde & PTE_P) === 0) return done(rec, -1 - errBase);
   const xdPde = nxe && pdeHi < 0;
   if (pde & PTE_PS) {
     if (rec !== null) rights(rec, pde, pde, xdPde, 0x200000);
     if (!allowed(pde, pde, write, user, wp) || (fetch && xdPde)) return done(rec, -1 - (errBase | PfError.P));
     const set = PTE_A | (write ? PTE_D : 0);
-    if ((pde & set) !== set) m.write32(pdeAddr, pde | set);
+    if ((pde & set) !== set) m.write32(entryAt(cpu, pdeGpa, lin, true), pde | set);
     lastLeaf.pageSize = 0x200000;
     lastLeaf.global = (pde & PTE_G) !== 0;
     return done(rec, ((pde & 0xffe00000) | (lin & 0x1fffff)) >>> 0);
   }
-  const pteAddr = ((pde & 0xfffff000) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
+  const pteGpa = ((pde & 0xfffff000) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
+  const pteAddr = entryAt(cpu, pteGpa, lin, false);
   const pte = m.read32(pteAddr), pteHi = m.read32((pteAddr + 4) >>> 0);
-  if (rec !== null) { rec.entries.push(pte); rec.entryAddresses.push(pteAddr); }
+  if (rec !== null) { rec.entries.push(pte); rec.entryAddresses.push(pteGpa); }
   if ((pte & PTE_P) === 0) return done(rec, -1 - errBase);
   const xd = xdPde || (nxe && pteHi < 0);
   if (rec !== null) rights(rec, pde, pte, xd, 4096);
   if (!allowed(pde, pte, write, user, wp) || (fetch && xd)) return done(rec, -1 - (errBase | PfError.P));
-  if ((pde & PTE_A) === 0) m.write32(pdeAddr, pde | PTE_A);
+  if ((pde & PTE_A) === 0) m.write32(entryAt(cpu, pdeGpa, lin, true), pde | PTE_A);
   const set = PTE_A | (write ? PTE_D : 0);
-  if ((pte & set) !== set) m.write32(pteAddr, pte | set);
+  if ((pte & set) !== set) m.write32(entryAt(cpu, pteGpa, lin, true), pte | set);
   lastLeaf.pageSize = 4096;
   lastLeaf.global = (pte & PTE_G) !== 0;
   return done(rec, ((pte & 0xfffff000) | (lin & 0xfff)) >>> 0);

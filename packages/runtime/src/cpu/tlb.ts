@@ -17,7 +17,11 @@
 // #PF is raised (CR2 unwritten); the monitor may let it stand, replace it (a translation, or a
 // fault) or exit. Without one (the native backend) the miss path costs one null check and the
 // hit path nothing.
-import { proceed, type PageWalk, type Verdict } from './intercept';
+//
+// Nested paging (intercept.ts, cpu.guestPhysical): the walk's result is a guest-physical address;
+// a miss translates it to host-physical and caches the combined translation (fillHost), so hits
+// stay one lookup. Entries the map marks not cacheable (emulated devices) are never cached.
+import { GpaAccess, proceed, type GuestPhysicalMap, type PageWalk, type Verdict } from './intercept';
 import { lastLeaf, newWalkRecord, pageFaultAt, translate, walk, type PagingState } from './paging';
 
 /** What the TLB needs of a monitor: its page-walk hook (Interceptor satisfies it). */
@@ -100,8 +104,21 @@ export class Tlb {
     const m = cpu.interceptor;
     if (m != null) return this.missWatched(cpu, m, lin, write, user, fetch, i, k);
     const phys = translate(cpu, lin, write, user, fetch);
+    const g = cpu.guestPhysical;
+    if (g != null) return this.fillHost(cpu, g, lin, phys, write, fetch, i, k, -1);
     this.fill(i, page, phys, k, -1, cpu);
     return phys;
+  }
+
+  /**
+   * The walk's result is guest-physical (intercept.ts, nested paging): translate it and cache the
+   * combined linear -> host-physical translation, unless the map says not to.
+   */
+  private fillHost(cpu: PagingState, g: GuestPhysicalMap, lin: number, gpa: number, write: boolean, fetch: boolean, i: number, k: number, info: number): number {
+    const leaf = info < 0 ? (lastLeaf.global && (cpu.cr4 & CR4_PGE) ? INFO_GLOBAL : 0) | (lastLeaf.pageSize === 4096 ? 0 : lastLeaf.pageSize === 0x400000 ? INFO_4M : INFO_2M) : info;
+    const hpa = g.translate(gpa, write ? GpaAccess.WRITE : fetch ? GpaAccess.FETCH : GpaAccess.READ, lin) >>> 0;
+    if (g.cacheable) this.fill(i, lin >>> 12, hpa, k, leaf, cpu);
+    return hpa;
   }
 
   /** Fills set i for `page` -> `phys`; `info` < 0: the G bit and size of the walk just made (lastLeaf). */
@@ -144,6 +161,8 @@ export class Tlb {
       code = -1;
     }
     if (phys < 0) throw pageFaultAt(cpu, lin, code);
+    const g = cpu.guestPhysical;
+    if (g != null) return this.fillHost(cpu, g, lin, phys, write, fetch, i, k, info);
     this.fill(i, lin >>> 12, phys, k, info, cpu);
     return phys;
   }
