@@ -5,6 +5,8 @@
 import yargs from 'yargs';
 import type { Argv, ArgumentsCamelCase } from 'yargs';
 import { ElfError } from '@ringshift/rewriter';
+import { benchCommand } from './commands/bench';
+import { checkCommand } from './commands/check';
 import { compareCommand } from './commands/compare';
 import { disasmCommand } from './commands/disasm';
 import { rewriteCommand } from './commands/rewrite';
@@ -88,6 +90,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   register(parser, runCommand, io, chosen);
   register(parser, compareCommand, io, chosen);
   register(parser, verifyCommand, io, chosen);
+  register(parser, checkCommand, io, chosen);
+  register(parser, benchCommand, io, chosen);
 
   try {
     const helpText = await new Promise<string>((resolve, reject) => {
