@@ -158,3 +158,15 @@ describe('the harness', () => {
     expect(text.bytes[text.size - 7]).toBe(0xea);
   });
 });
+
+describe('regressions found by the property', () => {
+  // Found by `ringshift check --random` (about 1 program in 1,000): a punned trampoline placed at
+  // the top of the hole, over the monitor's own structures at 0xFFFE0000, and the rewrite backend
+  // threw a RangeError instead of running. Stubs now stay below HOLE_STUB_END.
+  it('trampolines stay below the monitor structures (LAR then paging, ending in IRET)', { timeout: 60_000 }, () => {
+    const p: GuestProgram = { items: [{ kind: 'lar', r: [0, 4294967278, 0, 0, 0, 0] }, { kind: 'paging', r: [0, 0, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'iret', dataSeed: 0 };
+    const r = checkProgram(p, { backends: ['native', 'rewrite'] });
+    expect(r.difference).toBeNull();
+    expect(r.runs[1]!.reason).toBe('exit');
+  });
+});

@@ -23,7 +23,7 @@ export type { Miss, PatchMap, PatchedSite, StubKind, StubRange, Tactic } from '.
 export { STUBS_SECTION, rewriteImage } from './rewrite';
 export type { RewriteOptions, RewriteReport, RewriteResult } from './rewrite';
 export { TACTIC_ORDER } from './plan';
-export { HOLE_END, HOLE_START, findMultibootHeader, planLayout } from './layout';
+export { HOLE_END, HOLE_START, HOLE_STUB_END, findMultibootHeader, planLayout } from './layout';
 export type { MultibootHeader, StubLayout } from './layout';
 export { ESCAPE_BYTES, ESCAPE_VECTOR } from './stubs/escape';
 export { LOADER_CODE_SIZE, loaderImage } from './stubs/loader';

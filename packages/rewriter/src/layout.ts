@@ -13,6 +13,12 @@ export const PAGE = 0x1000;
 /** The monitor's reserved hole (docs/patch-abi.md §Address space): [HOLE_START, HOLE_END). */
 export const HOLE_START = 0xffc00000;
 export const HOLE_END = 0xfffff000;
+/**
+ * Stubs and trampolines of a kernel stay below HOLE_STUB_END: the top of the hole,
+ * [HOLE_STUB_END, HOLE_END), holds the monitor's own structures (its GDT, IDT, TSS and shadow LDT;
+ * docs/patch-abi.md §Address space).
+ */
+export const HOLE_STUB_END = 0xfffe0000;
 /** Gap between a user executable's highest segment and its stub segment. */
 export const USER_GAP = 0x10000;
 /**
@@ -98,7 +104,7 @@ export function planLayout(elf: ElfImage, file: Uint8Array): StubLayout {
       }
     }
     const physEnd = Math.max(...loads.map((s) => s.paddr + s.memsz));
-    return { kernel: true, stubVaddr: HOLE_START, stubPaddr: alignUp(physEnd, PAGE), limit: HOLE_END, punLo: HOLE_START, punHi: HOLE_END, reserved: [], headerVaddr: undefined };
+    return { kernel: true, stubVaddr: HOLE_START, stubPaddr: alignUp(physEnd, PAGE), limit: HOLE_STUB_END, punLo: HOLE_START, punHi: HOLE_STUB_END, reserved: [], headerVaddr: undefined };
   }
   const end = Math.max(...loads.map((s) => s.vaddr + s.memsz));
   const v = alignUp(end, PAGE) + USER_GAP;

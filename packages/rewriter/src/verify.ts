@@ -49,7 +49,7 @@ import { Decoder, Instruction, OpKind, classOf, formName, mnemonicOf } from '@ri
 import type { ElfImage, ElfSegment } from './elf/read';
 import { readElf } from './elf/read';
 import { PF_R, PF_X } from './elf/constants';
-import { HOLE_END, HOLE_START, PAGE, USER_HI, USER_LO } from './layout';
+import { HOLE_START, HOLE_STUB_END, PAGE, USER_HI, USER_LO } from './layout';
 import type { PatchMap, PatchedSite } from './model';
 import { PATCHMAP_FLAG_KERNEL, PATCHMAP_FLAG_LOADER, STUB_RANGE_LOAD, STUB_RANGE_LOADER } from './model';
 import { loaderImage } from './stubs/loader';
@@ -398,8 +398,8 @@ function checkStubRanges(elf: ElfImage, map: PatchMap, file: Uint8Array, report:
       if ((seg.flags & PF_X) === 0) report.add(r.vaddr, 'patchmap', `the segment holding ${what} (segment ${seg.index}) is not executable`);
       const paddr = seg.paddr + (r.vaddr - seg.vaddr);
       if (paddr !== r.paddr) report.add(r.vaddr, 'patchmap', `${what} is loaded at physical ${hex(paddr)}, the map says ${hex(r.paddr)}`);
-      if (kernel && (r.vaddr < HOLE_START || r.vaddr + r.size > HOLE_END)) {
-        report.add(r.vaddr, 'patchmap', `${what} of a kernel is outside the monitor's hole [${hex(HOLE_START)}, ${hex(HOLE_END)})`);
+      if (kernel && (r.vaddr < HOLE_START || r.vaddr + r.size > HOLE_STUB_END)) {
+        report.add(r.vaddr, 'patchmap', `${what} of a kernel is outside the stub part of the monitor's hole [${hex(HOLE_START)}, ${hex(HOLE_STUB_END)})`);
       }
       return;
     }

@@ -161,7 +161,8 @@ export const LOG_FIELDS = ['vector', 'error code', 'EIP', 'CS', 'EFLAGS', 'CR2',
 /**
  * CMOS NVRAM bytes programs may write and the epilogue reads back: free bytes only. Not the RTC
  * registers (they follow guest time, which follows the instruction count) and not the
- * memory-size bytes 0x17/0x18, 0x30/0x31, 0x34/0x35 (they report the machine's RAM, which
- * under the ring-1 backends includes the monitor's: a known difference, reported apart).
+ * memory-size bytes 0x17/0x18, 0x30/0x31, 0x34/0x35 (constant for a run; a difference the
+ * property found there, the monitor's memory counted, is fixed and tested directly in
+ * packages/runtime/test/vmm-memory-size.test.ts).
  */
 export const CMOS_INDICES: readonly number[] = [0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47];

@@ -45,13 +45,22 @@ export class Cmos implements PortDevice {
     r[A] = 0x26; // DV = 010 (32.768 kHz time base), RS = 0110 (1024 Hz): the BIOS setting
     r[B] = B_24H; // 24-hour, BCD, no interrupts
     r[D] = 0x80; // VRT: the battery is good
-    const kib = Math.floor(opts.memoryBytes / 1024);
+    this.setMemorySize(opts.memoryBytes);
+  }
+
+  /**
+   * Fills the memory-size bytes for `bytes` of RAM. A monitor whose own memory sits above the
+   * guest's RAM sets the guest's size here, as it does in the memory map it hands the guest.
+   */
+  setMemorySize(bytes: number): void {
+    const r = this.ram;
+    const kib = Math.floor(bytes / 1024);
     r[0x15] = 640 & 0xff;
     r[0x16] = 640 >> 8;
     const ext = Math.min(0xffff, Math.max(0, kib - 1024));
     r[0x17] = r[0x30] = ext & 0xff;
     r[0x18] = r[0x31] = ext >> 8;
-    const above16 = Math.min(0xffff, Math.max(0, Math.floor((opts.memoryBytes - (16 << 20)) / 65536)));
+    const above16 = Math.min(0xffff, Math.max(0, Math.floor((bytes - (16 << 20)) / 65536)));
     r[0x34] = above16 & 0xff;
     r[0x35] = above16 >> 8;
   }

@@ -9,6 +9,8 @@ import { PATCHMAP_FLAG_KERNEL, PATCHMAP_FLAG_LOADER, PATCHMAP_SECTION, PatchMapE
 /** The monitor's reserved linear hole (docs/patch-abi.md): [0xFFC00000, 0xFFFFF000). */
 export const HOLE_START = 0xffc00000;
 export const HOLE_END = 0xfffff000;
+/** Stub ranges end below this; above it, up to HOLE_END, lie the monitor's own structures (docs/patch-abi.md §Address space). */
+export const HOLE_STUB_END = 0xfffe0000;
 /** Shared page layout (docs/patch-abi.md). */
 export const SHARED_VIF = 0;
 export const SHARED_PENDING = 1;
@@ -81,7 +83,7 @@ export function checkRewrittenImage(image: Uint8Array, opts: CheckOptions = {}):
   for (const r of map.ranges) {
     const what = `stub range ${hex(r.vaddr)}-${hex(r.vaddr + r.size)}`;
     if (r.flags !== STUB_RANGE_LOAD) throw new PatchMapError(`${what} is not a LOAD range`);
-    if (r.vaddr < HOLE_START || r.vaddr + r.size > HOLE_END) throw new PatchMapError(`${what} is not inside the monitor's hole ${hex(HOLE_START)}-${hex(HOLE_END)}`);
+    if (r.vaddr < HOLE_START || r.vaddr + r.size > HOLE_STUB_END) throw new PatchMapError(`${what} is not inside the stub part of the monitor's hole ${hex(HOLE_START)}-${hex(HOLE_STUB_END)} (above it lie the monitor's own structures)`);
     const p = elf.programHeaders.find((q) => q.type === PT_LOAD && r.vaddr >= q.vaddr && r.vaddr + r.size <= q.vaddr + q.memsz);
     if (p === undefined) throw new PatchMapError(`${what} is in no PT_LOAD of the image`);
     if ((p.flags & 1) === 0) throw new PatchMapError(`${what} is in segment ${p.index}, which is not executable`);
@@ -89,6 +91,7 @@ export function checkRewrittenImage(image: Uint8Array, opts: CheckOptions = {}):
     if (!stubs.includes(p)) stubs.push(p);
     stubEnd = Math.max(stubEnd, p.vaddr + p.memsz);
   }
+  if (stubEnd > HOLE_STUB_END) throw new PatchMapError(`the segments holding stub ranges end at ${hex(stubEnd)}, inside the monitor's own structures at ${hex(HOLE_STUB_END)}-${hex(HOLE_END)}`);
   for (const p of elf.programHeaders) {
     if (stubs.includes(p) || p.type !== PT_LOAD || p.memsz === 0) continue;
     if (p.vaddr + p.memsz > HOLE_START) throw new PatchMapError(`segment ${p.index} (${hex(p.vaddr)}-${hex(p.vaddr + p.memsz)}) reaches into the monitor's hole and holds no stub range`);
@@ -177,7 +180,8 @@ export function checkRewrittenImage(image: Uint8Array, opts: CheckOptions = {}):
     checkTrampoline(map.stubVaddr, stubBytes, group, entry);
   }
 
-  const guestImage = image.slice();
+  // A copy, never a view: a Node Buffer's slice() shares the caller's bytes (and its pool offset).
+  const guestImage = new Uint8Array(image);
   for (const p of stubs) new DataView(guestImage.buffer).setUint32(p.entryOffset, PT_NULL, true);
   return { map, stubSegments: stubs, stubBytes, guestImage, byEscape, byInt3, byAddr, entries };
 }
