@@ -1,9 +1,13 @@
 /* nanobench (examples/nanobench) ported to Xen's 32-bit PAE PV ABI: the same operations, timed
  * the same way and printed in the same lines, in the form a PV kernel uses for each (Adams &
  * Agesen, ASPLOS 2006; shared/reference/adams-agesen-2006.md):
- *   in          xen_version(XENVER_version): a hypercall that reads a value from the monitor
- *               (a domU has no device ports; its device accesses are hypercalls)
- *   out         console_io(CONSOLEIO_write) of zero bytes: a hypercall that writes to a device
+ *   in          NOT a port read: a null hypercall, xen_version(XENVER_version), which reads a
+ *               constant from the monitor. A PV guest has no port to read (its devices are
+ *               split drivers on shared rings), so this times the cost of entering and leaving
+ *               the monitor, the part of a trapped IN that any PV device access also pays. The
+ *               line keeps the native name "in" so that the outputs compare line by line.
+ *   out         console_io(CONSOLEIO_write) of zero bytes: a hypercall that would write to a
+ *               device (a domU gets -EPERM, so it is a null hypercall there too)
  *   cli/sti     evtchn_upcall_mask = 1, then = 0 (plain stores: nothing is pending)
  *   pushf/popf  the mask read and written back (pv_irq_save / pv_irq_restore)
  *   cr3wr       MMUEXT_NEW_BASEPTR with the current L3 (the CR-write case)
@@ -15,7 +19,7 @@
  *   syscall     INT 0x80 from ring 3 through a DPL 3 trap-table entry, back by the iret
  *               hypercall (run last; the ring-3 task ends the run)
  * Only the header line differs from the native output (test/e2e/pv-examples.test.ts); cycle
- * counts are times and are masked there. Exit status as native (pv-common/README.md). */
+ * counts are times and are masked there. docs/pv-abi.md ("Measured") says what "in" and "out" are. Exit status as native (pv-common/README.md). */
 #include "kprintf.h"
 #include "pv.h"
 
@@ -126,7 +130,7 @@ void kmain(struct start_info *si) {
     t0 = rdtsc_lo();
     for (u32 i = 0; i < ITERATIONS; i++) (void)HYPERVISOR_xen_version(XENVER_version, 0);
     t1 = rdtsc_lo();
-    report("in", t1 - t0);
+    report("in", t1 - t0); /* a null hypercall, not a port read: see the header */
 
     t0 = rdtsc_lo();
     for (u32 i = 0; i < ITERATIONS; i++) (void)HYPERVISOR_console_io(CONSOLEIO_write, 0, nothing);

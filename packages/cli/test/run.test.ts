@@ -251,3 +251,37 @@ describe('bad input: one line on stderr, exit 2, nothing run', () => {
     expect(r.stderr).toMatch(/^ringshift: cannot write --serial .*out\.txt: ENOENT\n$/);
   });
 });
+
+describe('ringshift run --backend pv (examples/pv-hello)', () => {
+  const PV_HELLO = join(ROOT, 'examples/pv-hello/pv-hello.elf');
+  const stats = async (...extra: string[]): Promise<{ r: Run; report: { shutdown?: string; stats: { byReason: Record<string, number> } } }> => {
+    const r = await run('run', PV_HELLO, '--backend', 'pv', '--json', '--stats', ...extra);
+    return { r, report: JSON.parse(r.stdout) as { shutdown?: string; stats: { byReason: Record<string, number> } } };
+  };
+
+  it('--pv-domain domU boots an unprivileged guest: output through the console ring, not console_io', async () => {
+    const dom0 = await stats();
+    const domU = await stats('--pv-domain', 'domU');
+    const explicit = await stats('--pv-domain', 'dom0');
+    for (const { r } of [dom0, domU, explicit]) {
+      expect(r.code).toBe(1);
+      expect(Buffer.from(r.stderrBytes).toString('latin1')).toBe(HELLO_SERIAL);
+    }
+    expect(dom0.report.stats.byReason['hypercall console_io']).toBeGreaterThan(0);
+    expect(explicit.report.stats.byReason).toEqual(dom0.report.stats.byReason);
+    expect(domU.report.stats.byReason['hypercall console_io']).toBeUndefined();
+    expect(domU.report.stats.byReason['hypercall event_channel_op']).toBeGreaterThan(0);
+    expect(domU.report.shutdown).toBe('poweroff');
+  });
+
+  it('the report names the shutdown reason, not isa-debug-exit', async () => {
+    const r = await run('run', PV_HELLO, '--backend', 'pv', '--pv-domain', 'domU');
+    expect(r.stderr).toMatch(/^ringshift run: exit, status 1 \(SHUTDOWN_poweroff\): the PV guest shut down through SCHEDOP_shutdown/);
+    expect(r.stderr).not.toMatch(/isa-debug-exit|guest wrote/);
+  });
+
+  it('--pv-domain: other values, or another backend, are bad input', async () => {
+    expectOneLineError(await run('run', PV_HELLO, '--backend', 'pv', '--pv-domain', 'dom1'), /^ringshift: invalid --pv-domain 'dom1': expected dom0 \(the initial domain\) or domU/);
+    expectOneLineError(await run('run', HELLO, '--pv-domain', 'domU'), /^ringshift: --pv-domain applies to --backend pv only, not native/);
+  });
+});

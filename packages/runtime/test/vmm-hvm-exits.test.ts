@@ -1,7 +1,7 @@
 // The HVM monitor (vmm/hvm/) on crafted guests: each exit with Intel's basic reason and exact
 // qualification (SDM vol. 3C §28.2; shared/reference/vmx.md §3), the VMCS exit-information
 // fields, event injection, and the guest's view staying native's.
-import { Assembler, imm, mem, reg, far, VMX_EXIT_REASON as R } from '@ringshift/decoder';
+import { Assembler, imm, mem, reg, far, vmxExitReasonName, VMX_EXIT_REASON as R } from '@ringshift/decoder';
 import { describe, expect, it } from 'vitest';
 import {
   ATTR_CODE, ATTR_DB, ATTR_G, ATTR_P, ATTR_S, CONTINUE, EventKind, HvmMonitor, KVM_ENOSYS, Machine, VMCS, Vmcs, hvmMemoryBytes, parseControls,
@@ -347,5 +347,162 @@ describe('hvm exits: EPT (48, 49)', () => {
     const v = only(b, R.EPT_VIOLATION);
     expect(v.find((e) => e.guestPhysical === PDPT)!.qualification).toBe(1);
     expect(v.find((e) => e.guestPhysical === PD)!.qualification).toBe(1 | 1 << 7);
+  });
+});
+
+// ---- Task switches (9) and the CPU's task switch (cpu/task-switch.ts) ----------------------------
+
+const TSS_A = 0x4000, TSS_B = 0x4100, COUNTER = 0x5000, TASK_B = 0x120000;
+const SEL_A = 0x18, SEL_B = 0x20, SEL_GATE = 0x28;
+const tssDesc = (base: number, limit = 0x67): [number, number] => [((base & 0xffff) << 16) | limit, ((base >>> 16) & 0xff) | (0x89 << 8) | (base & 0xff000000)];
+
+/**
+ * GDT: null, code 0x08, data 0x10, TSS A 0x18, TSS B 0x20 (limit `limitB`), task gate 0x28 -> B;
+ * IDT vector 31: task gate -> B. Task B resumes where it left each time: +1 at COUNTER, then JMP
+ * back to A; +1, IRET; +1, IRET.
+ */
+function taskSetup(limitB = 0x67): (m: Machine) => void {
+  return (machine) => {
+    const m = machine.mem;
+    const gdt: (readonly [number, number])[] = [[0, 0], flatCode(0), flatData(0), tssDesc(TSS_A), tssDesc(TSS_B, limitB), [SEL_B << 16, 0x8500]];
+    gdt.forEach(([lo, hi], i) => { m.write32(GDT + i * 8, lo); m.write32(GDT + i * 8 + 4, hi); });
+    m.write16(PSEUDO, gdt.length * 8 - 1);
+    m.write32(IDT + 31 * 8, SEL_B << 16); m.write32(IDT + 31 * 8 + 4, 0x8500);
+    m.write32(TSS_B + 0x20, TASK_B); m.write32(TSS_B + 0x24, 2); m.write32(TSS_B + 0x38, 0x80000);
+    [0x10, 0x08, 0x10, 0x10, 0, 0].forEach((s, i) => m.write32(TSS_B + 0x48 + 4 * i, s));
+    const b = new Assembler(32, TASK_B);
+    b.asm('inc', mem({ disp: COUNTER, size: 4 })); b.asm('jmp', far(SEL_A, 0));
+    b.asm('inc', mem({ disp: COUNTER, size: 4 })); b.asm('iretd');
+    b.asm('inc', mem({ disp: COUNTER, size: 4 })); b.asm('iretd');
+    m.load(TASK_B, b.assemble().bytes);
+  };
+}
+
+/** LTR A; JMP to TSS B; CALL through the task gate; INT 31 through the IDT task gate. */
+function taskBody(a: Assembler): void {
+  a.asm('mov', reg('eax'), imm(SEL_A)); a.asm('ltr', reg('ax'));
+  a.asm('mov', reg('ebx'), imm(0x1234));
+  a.asm('jmp', far(SEL_B, 0));
+  a.asm('call', far(SEL_GATE, 0));
+  a.asm('int', imm(31));
+}
+
+describe('task switches: the CPU (native)', () => {
+  it('JMP, CALL through a task gate, IRET with NT = 1 and INT n through an IDT task gate run task B three times and return to A', () => {
+    const b = boot(taskBody, '', taskSetup(), true);
+    const { cpu, mem: m } = b.machine;
+    expect(b.report.exitStatus).toBe(status(0x42));
+    expect(m.read32(COUNTER)).toBe(3);
+    expect(cpu.trSel).toBe(SEL_A);
+    expect(cpu.regs[3]).toBe(0x1234); // A's EBX saved and restored through its TSS
+    expect(cpu.eflags & (1 << 14)).toBe(0); // NT clear again in A
+    expect(cpu.cr0 & 8).toBe(8); // every task switch sets CR0.TS
+    // Busy bits: A busy (current), B free again after its IRET; B's back link names A.
+    expect((m.read32(GDT + 3 * 8 + 4) >>> 8) & 0xf).toBe(0xb);
+    expect((m.read32(GDT + 4 * 8 + 4) >>> 8) & 0xf).toBe(0x9);
+    expect(m.read16(TSS_B)).toBe(SEL_A);
+    // B's saved state: its EIP after the last IRET, EFLAGS with NT cleared by that IRET.
+    expect(m.read32(TSS_B + 0x20)).toBe(TASK_B + 27); // inc (6), jmp far (7), inc, iretd (1), inc, iretd
+    expect(m.read32(TSS_B + 0x24) & (1 << 14)).toBe(0);
+  });
+
+  it('a new TSS with limit < 0x67 is #TS(selector) in the old task', () => {
+    const b = boot(taskBody, '', taskSetup(0x60), true);
+    expect(b.report.exitStatus).toBe(status(10));
+    expect(b.machine.cpu.trSel).toBe(SEL_A);
+    expect(b.machine.mem.read32(COUNTER)).toBe(0);
+  });
+
+  it('JMP to a busy TSS is #GP', () => {
+    const b = boot((a) => { a.asm('mov', reg('eax'), imm(SEL_A)); a.asm('ltr', reg('ax')); a.asm('jmp', far(SEL_A, 0)); }, '', taskSetup(), true);
+    expect(b.report.exitStatus).toBe(status(13));
+  });
+});
+
+describe('hvm exits: task switch (9)', () => {
+  it('every task switch exits: TSS selector in 15:0, source in 31:30 (2 JMP, 0 CALL, 1 IRET, 3 IDT gate), instruction length; the guest runs as natively', () => {
+    const b = boot(taskBody, '', taskSetup());
+    const ts = only(b, R.TASK_SWITCH);
+    expect(ts.map((e) => [e.qualification >>> 0, e.instructionLength])).toEqual([
+      [(SEL_B | 2 << 30) >>> 0, 7], // jmp far 0x20:0
+      [(SEL_A | 2 << 30) >>> 0, 7], // task B: jmp far 0x18:0
+      [(SEL_B | 0 << 30) >>> 0, 7], // call far 0x28:0: the gate's TSS
+      [(SEL_A | 1 << 30) >>> 0, 1], // task B: iretd to the back link
+      [(SEL_B | 3 << 30) >>> 0, 2], // int 31 through the IDT task gate
+      [(SEL_A | 1 << 30) >>> 0, 1],
+    ]);
+    expect(b.hvm!.accounting.stats().byReason[vmxExitReasonName(R.TASK_SWITCH)!]).toBe(6);
+    const n = boot(taskBody, '', taskSetup(), true);
+    expect(b.report.exitStatus).toBe(n.report.exitStatus);
+    expect(b.machine.mem.read32(COUNTER)).toBe(3);
+    expect(Array.from(b.machine.cpu.regs)).toEqual(Array.from(n.machine.cpu.regs));
+  });
+
+  it('a task switch that faults on the new TSS still exits first (the check is the emulation\'s)', () => {
+    const b = boot(taskBody, '', taskSetup(0x60));
+    expect(only(b, R.TASK_SWITCH).map((e) => e.qualification >>> 0)).toEqual([(SEL_B | 2 << 30) >>> 0]);
+    expect(b.report.exitStatus).toBe(status(10));
+  });
+});
+
+// ---- Descriptor-table exiting (46, 47), RDPMC (15), PAUSE (40) ------------------------------------
+
+const DT_MEM32 = (1 << 7) | (3 << 15); // 32-bit address size, DS
+const NO_INDEX = 1 << 22, NO_BASE = 1 << 27;
+
+describe('hvm exits: descriptor-table exiting (46, 47)', () => {
+  it('off by default (KVM sets it only to emulate UMIP)', () => {
+    const b = boot((a) => { a.asm('sgdt', mem({ disp: 0x6000, size: 6 })); });
+    expect(only(b, R.GDTR_IDTR_ACCESS)).toEqual([]);
+  });
+
+  it('LGDT/LIDT/SGDT/SIDT: identity 29:28, operand size 11, address size, segment, index/base; displacement as qualification', () => {
+    const b = boot((a) => {
+      a.asm('mov', reg('ebx'), imm(0x6000)); a.asm('mov', reg('esi'), imm(4));
+      a.asm('sidt', mem({ base: 'ebx', index: 'esi', scale: 4, disp: 0x10, size: 6 }));
+      a.asm('sgdt', mem({ disp: 0x6100, size: 6 }));
+    }, 'descriptor-table-exiting');
+    const e = only(b, R.GDTR_IDTR_ACCESS);
+    expect(e.map((x) => [x.instructionInfo >>> 0, x.qualification >>> 0])).toEqual([
+      [(DT_MEM32 | 1 << 11 | NO_INDEX | NO_BASE | 2 << 28) >>> 0, PSEUDO], // the prologue's lgdt [PSEUDO]
+      [(DT_MEM32 | 1 << 11 | NO_INDEX | NO_BASE | 3 << 28) >>> 0, PSEUDO + 8], // lidt
+      [(2 | (1 << 7) | 1 << 11 | (3 << 15) | 6 << 18 | 3 << 23 | 1 << 28) >>> 0, 0x10], // sidt [ebx+esi*4+0x10]
+      [(DT_MEM32 | 1 << 11 | NO_INDEX | NO_BASE | 0 << 28) >>> 0, 0x6100],
+    ]);
+    expect(b.machine.mem.read32(0x6000 + 4 * 4 + 0x10 + 2)).toBe(IDT); // the store still happened
+    expect(b.report.exitStatus).toBe(status(0x42));
+  });
+
+  it('LLDT/LTR/SLDT/STR: register operand in 6:3 with bit 10 set, or a memory operand', () => {
+    const b = boot((a) => {
+      a.asm('xor', reg('eax'), reg('eax')); a.asm('lldt', reg('ax'));
+      a.asm('sldt', reg('ecx'));
+      a.asm('str', mem({ disp: 0x6200, size: 2 }));
+    }, 'descriptor-table-exiting');
+    const e = only(b, R.LDTR_TR_ACCESS);
+    expect(e.map((x) => [x.instructionInfo >>> 0, x.qualification >>> 0])).toEqual([
+      [((0 << 3) | 1 << 10 | 2 << 28) >>> 0, 0],
+      [((1 << 3) | 1 << 10 | 0 << 28) >>> 0, 0],
+      [(DT_MEM32 | NO_INDEX | NO_BASE | 1 << 28) >>> 0, 0x6200],
+    ]);
+    expect(b.report.exitStatus).toBe(status(0x42));
+  });
+});
+
+describe('hvm exits: RDPMC (15) and PAUSE (40)', () => {
+  it('RDPMC at CPL 0 exits (KVM default), then #GP(0) as natively (this CPU has no counters)', () => {
+    const body = (a: Assembler): void => { a.asm('xor', reg('ecx'), reg('ecx')); a.asm('rdpmc'); };
+    const b = boot(body);
+    expect(only(b, R.RDPMC).map((e) => e.instructionLength)).toEqual([2]);
+    expect(b.report.exitStatus).toBe(status(13));
+    expect(only(boot(body, 'rdpmc-exiting=off'), R.RDPMC)).toEqual([]);
+  });
+
+  it('PAUSE exits only with pause-exiting', () => {
+    const body = (a: Assembler): void => { a.asm('pause'); a.asm('pause'); };
+    expect(only(boot(body), R.PAUSE)).toEqual([]);
+    const b = boot(body, 'pause-exiting');
+    expect(only(b, R.PAUSE).map((e) => [e.qualification, e.instructionLength])).toEqual([[0, 2], [0, 2]]);
+    expect(b.report.exitStatus).toBe(status(0x42));
   });
 });

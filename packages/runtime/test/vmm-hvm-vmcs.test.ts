@@ -71,6 +71,17 @@ describe('controls', () => {
     expect(w.pin & 1).toBe(1);
   });
 
+  it('RDPMC, MWAIT, MONITOR exiting on as in KVM; PAUSE and descriptor-table exiting off; bits of SDM tables 25-6/25-7', () => {
+    const w = defaultControls();
+    for (const on of ['rdpmc-exiting', 'mwait-exiting', 'monitor-exiting'] as const) expect(controlIsOn(w, on), on).toBe(true);
+    for (const off of ['pause-exiting', 'descriptor-table-exiting'] as const) expect(controlIsOn(w, off), off).toBe(false);
+    expect((w.primary >>> 10) & 3).toBe(3); // MWAIT 10, RDPMC 11
+    expect((w.primary >>> 29) & 3).toBe(1); // MONITOR 29 on, PAUSE 30 off
+    const p = parseControls('pause-exiting,desc-exiting');
+    expect((p.primary >>> 30) & 1).toBe(1);
+    expect((p.secondary >>> 2) & 1).toBe(1);
+  });
+
   it('ept=off turns on shadow-paging exits; explicit items win', () => {
     const w = parseControls('ept=off');
     expect(controlIsOn(w, 'enable-ept')).toBe(false);

@@ -56,6 +56,8 @@ const CASES: Case[] = [
   { name: 'memory_op current_reservation of another domain', expect: ESRCH, emit: (a) => { store(a, ARGS, [7]); hypercall(a, 12, 3, ARGS); } },
   { name: 'memory_op memory_map', expect: 0, emit: (a) => { store(a, ARGS, [4, ARGS + 16]); hypercall(a, 12, 9, ARGS); } },
   { name: 'xen_version', expect: (4 << 16) | 19, emit: (a) => hypercall(a, 17, 0, 0) },
+  { name: 'xen_version compile_info', expect: 0, emit: (a) => hypercall(a, 17, 2, ARGS) },
+  { name: 'xen_version compile_info into an unwritable buffer', expect: EFAULT, emit: (a) => hypercall(a, 17, 2, UNMAPPED) },
   { name: 'xen_version unknown', expect: ENOSYS, emit: (a) => hypercall(a, 17, 99, 0) },
   { name: 'xen_version capabilities into an unwritable buffer', expect: EFAULT, emit: (a) => hypercall(a, 17, 3, UNMAPPED) },
   { name: 'console_io unknown', expect: ENOSYS, emit: (a) => hypercall(a, 18, 99, 0, 0) },
@@ -73,6 +75,15 @@ const CASES: Case[] = [
   { name: 'sched_op shutdown with an unreadable argument', expect: EFAULT, emit: (a) => hypercall(a, 29, 2, UNMAPPED) },
   { name: 'callback_op register from an unreadable argument', expect: EFAULT, emit: (a) => hypercall(a, 30, 0, UNMAPPED) },
   { name: 'callback_op unregister the event callback', expect: EINVAL, emit: (a) => { store(a, ARGS, [0]); hypercall(a, 30, 1, ARGS); } },
+  // pv/callback.c, compat path: syscall32 and sysenter are accepted; syscall (64-bit only) and unknown types -ENOSYS.
+  { name: 'callback_op register syscall32', expect: 0, emit: (a) => { store(a, ARGS, [7 | (1 << 16), 0xe019, 0xc0002100]); hypercall(a, 30, 0, ARGS); } },
+  { name: 'callback_op register sysenter', expect: 0, emit: (a) => { store(a, ARGS, [5, 0xe019, 0xc0002200]); hypercall(a, 30, 0, ARGS); } },
+  { name: 'callback_op register syscall (64-bit only)', expect: ENOSYS, emit: (a) => { store(a, ARGS, [2, 0xe019, 0xc0002200]); hypercall(a, 30, 0, ARGS); } },
+  { name: 'callback_op register type 99', expect: ENOSYS, emit: (a) => { store(a, ARGS, [99, 0xe019, 0xc0002200]); hypercall(a, 30, 0, ARGS); } },
+  { name: 'callback_op unregister sysenter', expect: EINVAL, emit: (a) => { store(a, ARGS, [5]); hypercall(a, 30, 1, ARGS); } },
+  { name: 'callback_op unregister syscall', expect: ENOSYS, emit: (a) => { store(a, ARGS, [2]); hypercall(a, 30, 1, ARGS); } },
+  { name: 'callback_op unregister NMI', expect: 0, emit: (a) => { store(a, ARGS, [4]); hypercall(a, 30, 1, ARGS); } },
+  { name: 'callback_op unknown command', expect: EINVAL, emit: (a) => hypercall(a, 30, 9, ARGS) },
   { name: 'event_channel_op bind_virq of VIRQ 99', expect: EINVAL, emit: (a) => { store(a, ARGS, [99, 0, 0]); hypercall(a, 32, 1, ARGS); } },
   { name: 'event_channel_op bind_virq twice', expect: -17, emit: (a) => { store(a, ARGS, [0, 0, 0]); hypercall(a, 32, 1, ARGS); hypercall(a, 32, 1, ARGS); } },
   { name: 'event_channel_op send on port 0', expect: EINVAL, emit: (a) => { store(a, ARGS, [0]); hypercall(a, 32, 4, ARGS); } },
@@ -101,9 +112,43 @@ describe('pv hypercalls: success and error paths (initial domain)', () => {
   it('counts each hypercall as an exit named after it', () => {
     const s = g.domain.accounting.stats();
     // One exit per transfer to the monitor: a multicall is one, whatever it carries.
-    expect(s.byReason['hypercall xen_version']).toBe(3);
+    expect(s.byReason['hypercall xen_version']).toBe(5);
     expect(s.byReason['hypercall multicall']).toBe(1);
     expect(s.byReason['hypercall unknown 99']).toBe(1);
+  });
+});
+
+describe('pv hypercalls: callback_op records syscall32 and sysenter as Xen does', () => {
+  it('keeps CS (RPL 0 made 1), EIP and CALLBACKF_mask_events of each; a later registration replaces it', () => {
+    const g = bootPv((a) => {
+      store(a, ARGS, [7 | (1 << 16), 0xe018, 0xc0002100]); hypercall(a, 30, 0, ARGS); saveEax(a, 0);
+      store(a, ARGS, [5, 0xe019, 0xc0002200]); hypercall(a, 30, 0, ARGS); saveEax(a, 1);
+      store(a, ARGS, [5 | (1 << 16), 0xe019, 0xc0002300]); hypercall(a, 30, 0, ARGS); saveEax(a, 2);
+      store(a, ARGS, [1 | (1 << 16), 0xe018, 0xc0002400]); hypercall(a, 30, 0, ARGS); saveEax(a, 3);
+    });
+    expect([0, 1, 2, 3].map((i) => g.read32(GUEST_DATA + 4 * i))).toEqual([0, 0, 0, 0]);
+    expect(g.domain.syscall32Callback).toEqual({ cs: 0xe019, eip: 0xc0002100, masksEvents: true });
+    expect(g.domain.sysenterCallback).toEqual({ cs: 0xe019, eip: 0xc0002300, masksEvents: true });
+    expect(g.domain.failsafeCallback).toEqual({ cs: 0xe019, eip: 0xc0002400 });
+    expect(g.domain.failsafeMasksEvents).toBe(true);
+  });
+});
+
+describe('pv hypercalls: XENVER_compile_info', () => {
+  it('fills xen_compile_info (144 bytes), each field NUL-terminated and zero after, for a domU too (XSA-122)', () => {
+    const g = bootPv((a) => { store(a, ARGS, Array<number>(40).fill(0xa5a5a5a5)); hypercall(a, 17, 2, ARGS); saveEax(a, 0); }, { initialDomain: false });
+    expect(g.read32(GUEST_DATA)).toBe(0);
+    const bytes = Array.from({ length: 160 }, (_, i) => (g.read32(ARGS + (i & ~3)) >>> ((i & 3) * 8)) & 0xff);
+    let at = 0;
+    for (const len of [64, 16, 32, 32]) {
+      const field = bytes.slice(at, at + len);
+      const nul = field.indexOf(0);
+      expect(nul).toBeGreaterThanOrEqual(0);
+      expect(field.slice(nul).every((b) => b === 0)).toBe(true);
+      at += len;
+    }
+    expect(String.fromCharCode(...bytes.slice(64, 73))).toBe('ringshift');
+    expect(bytes.slice(144, 160).every((b) => b === 0xa5)).toBe(true); // nothing written past the structure
   });
 });
 

@@ -53,6 +53,16 @@ describe('pv loader: Xen ELF notes', () => {
     expect(() => xenGuestParams(Uint8Array.from([1, 2, 3]))).toThrow(/not an ELF image/);
   });
 
+  it('a required writable_page_tables is accepted, as Xen\'s builders accept it (XTF\'s FEATURES note), and turns on no assist', () => {
+    const features = '!writable_page_tables|pae_pgdir_above_4gb'; // xtf arch/x86/pv/head.S
+    expect(xenGuestParams(withNotes([[NOTE.FEATURES, features]])).requiredFeatures).toEqual(['writable_page_tables']);
+    for (const initialDomain of [true, false]) {
+      const g = loadPv(withNotes([[NOTE.FEATURES, features]]), { memoryBytes: 4 << 20, initialDomain });
+      expect(g.domain.vmAssist & (1 << 2)).toBe(0); // VMASST_TYPE_writable_pagetables stays off
+    }
+    reject(withNotes([[NOTE.FEATURES, '!writable_descriptor_tables']]), /requires XENFEAT writable_descriptor_tables/);
+  });
+
   it('optional unknown features are ignored, as libelf does', () => {
     expect(xenGuestParams(withNotes([[NOTE.FEATURES, 'writable_page_tables|frobnicate|!pae_pgdir_above_4gb']])).requiredFeatures).toEqual(['pae_pgdir_above_4gb']);
   });

@@ -93,19 +93,26 @@ describe('pv direct paging', () => {
     expect(typeViolations(d)).toEqual([]);
   });
 
-  it('NEW_BASEPTR to an L3 with reserved PDPTE bits is refused; a good one switches CR3', () => {
+  it('NEW_BASEPTR to an L3 with flags Xen refuses (PCD) is refused; RW, A, D are allowed and cleared; CR3 switches', () => {
     const { d, mfnOf } = booted();
     const va = GUEST_DATA + 0xd000, F = mfnOf(va);
     const mem = d.machine.mem;
     // A copy of the current L3, read-only to the guest.
     for (let i = 0; i < 8; i++) mem.write32(F * 4096 + i * 4, mem.read32(d.frames.baseptr * 4096 + i * 4));
     expect(call(d, 'update_va_mapping', va, (F << 12) | 0x21, 0, 2)).toBe(0);
-    mem.write32(F * 4096 + 3 * 8, mem.read32(F * 4096 + 3 * 8) | 2); // RW: reserved in a PAE PDPTE
+    const e3 = mem.read32(F * 4096 + 3 * 8);
+    mem.write32(F * 4096 + 3 * 8, e3 | 0x10); // PCD: in Xen's l3_disallow_mask for a 32-bit PV guest (0xFFFFF198)
     d.gm.write32(ARGS, 5); d.gm.write32(ARGS + 4, F); d.gm.write32(ARGS + 8, 0);
     refusedWithoutChange(d, () => call(d, 'mmuext_op', ARGS, 1, 0, 0x7ff0));
-    mem.write32(F * 4096 + 3 * 8, mem.read32(F * 4096 + 3 * 8) & ~2);
+    // RW, A, D: allowed by Xen (it runs the L3 as a long-mode table), reserved in a PAE PDPTE: stored cleared.
+    mem.write32(F * 4096 + 3 * 8, e3 | 0x62);
     expect(call(d, 'mmuext_op', ARGS, 1, 0, 0x7ff0)).toBe(0);
     expect(d.cpu.cr3).toBe(F * 4096);
+    expect(mem.read32(F * 4096 + 3 * 8)).toBe(e3);
+    // The same through mmu_update of the live L3.
+    d.gm.write32(ARGS, F * 4096 + 3 * 8); d.gm.write32(ARGS + 4, 0); d.gm.write32(ARGS + 8, e3 | 0x22); d.gm.write32(ARGS + 12, 0);
+    expect(call(d, 'mmu_update', ARGS, 1, 0, 0x7ff0)).toBe(0);
+    expect(mem.read32(F * 4096 + 3 * 8)).toBe(e3);
     expect(typeViolations(d)).toEqual([]);
   });
 

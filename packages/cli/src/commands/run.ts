@@ -6,7 +6,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { BACKENDS, ControlsError, MultibootError, PatchMapError, PvImageError, loadGuest, parseControls, runGuest } from '@ringshift/runtime';
-import type { BackendName, ExitStats, Guest, RunReport } from '@ringshift/runtime';
+import type { BackendName, ExitStats, Guest, GuestReport, RunReport } from '@ringshift/runtime';
 import type { Command } from '../main';
 import { InputError, hex, parseNumber, readInputFile } from '../output';
 import type { Io } from '../output';
@@ -39,6 +39,7 @@ interface RunArgs {
   cmdline?: string;
   stats?: boolean;
   hvmControls?: string;
+  pvDomain?: string;
 }
 
 /** Backends named in ARCHITECTURE.md that later issues add, and what each one is. */
@@ -52,6 +53,7 @@ export const runCommand: Command<RunArgs> = {
       .positional('image', { type: 'string', demandOption: true, describe: 'multiboot kernel (ELF32 i386, or any file whose header sets the a.out kludge), or a Xen PV kernel for --backend pv' })
       .option('backend', { type: 'string', default: 'native', describe: 'how the guest runs: native; rewrite (an image patched by `ringshift rewrite`, in ring 1 under the monitor); deprivileged (the original image in ring 1, trap-and-emulate only: shows what goes wrong); hvm (the original image in ring 0 of VT-x-style non-root operation, exits chosen by --hvm-controls); pv (a Xen 32-bit PAE PV kernel, recognised by its Xen ELF notes, in ring 1 under the hypercall ABI of docs/pv-abi.md)' })
       .option('hvm-controls', { type: 'string', describe: 'hvm: VM-execution controls to toggle, comma-separated NAME, NAME=on or NAME=off (e.g. rdtsc-exiting,ept=off,io-bitmaps); defaults and names in docs/exits.md' })
+      .option('pv-domain', { type: 'string', describe: "pv: boot the kernel as Xen's initial domain ('dom0', the default: SIF_INITDOMAIN, console_io) or as an unprivileged guest ('domU': console ring and xenstore page, as the toolstack's domain builder sets up)" })
       .option('stats', { type: 'boolean', describe: 'rewrite/deprivileged/hvm/pv: print the monitor exits per reason (VT-x basic exit reasons for hvm, one line per hypercall for pv) and per site (in the report, or in --json)' })
       .option('serial', { type: 'string', default: 'stdio', describe: "where COM1 output goes: 'stdio', or a file written when the run ends" })
       .option('max-instructions', { type: 'string', describe: 'stop after this many instructions (reason budget, exit 6)' })
@@ -77,6 +79,8 @@ function run(args: RunArgs, io: Io): number {
   if (args.serial === '') throw new InputError("invalid --serial '': expected 'stdio' or a file name");
 
   if (args.hvmControls !== undefined && args.backend !== 'hvm') throw new InputError(`--hvm-controls applies to --backend hvm only, not ${args.backend}`);
+  if (args.pvDomain !== undefined && args.backend !== 'pv') throw new InputError(`--pv-domain applies to --backend pv only, not ${args.backend}`);
+  if (args.pvDomain !== undefined && args.pvDomain !== 'dom0' && args.pvDomain !== 'domU') throw new InputError(`invalid --pv-domain '${args.pvDomain}': expected dom0 (the initial domain) or domU`);
   let hvmControls;
   try {
     hvmControls = args.hvmControls === undefined ? undefined : parseControls(args.hvmControls);
@@ -97,8 +101,11 @@ function run(args: RunArgs, io: Io): number {
       backend: args.backend as BackendName,
       memoryBytes: memoryMiB * 1024 * 1024,
       machine: { serialOut: (b) => serial.put(b), realtime: args.realtime === true, ...(input === undefined ? {} : { serialIn: input }) },
-      cmdline: `${args.image} ${args.cmdline ?? ''}`,
+      // Xen gives a PV kernel the command line alone (xl's cmdline=; dom0's with the image name
+      // stripped by cmdline_cook in xen/arch/x86/setup.c).
+      cmdline: args.backend === 'pv' ? args.cmdline ?? '' : `${args.image} ${args.cmdline ?? ''}`,
       ...(hvmControls === undefined ? {} : { hvmControls }),
+      ...(args.pvDomain === undefined ? {} : { pvInitialDomain: args.pvDomain === 'dom0' }),
     });
   } catch (e) {
     if (e instanceof MultibootError || e instanceof PatchMapError || e instanceof PvImageError) throw new InputError(`${args.image}: ${e.message}`);
@@ -261,12 +268,15 @@ export function describeStats(s: ExitStats, instructions: number): string {
 }
 
 /** The human-readable report, for stderr. */
-export function describeReport(report: RunReport, code: number, elapsedMs: number): string {
+export function describeReport(report: RunReport & Pick<GuestReport, 'shutdown'>, code: number, elapsedMs: number): string {
   const lines: string[] = [];
   // pv: the guest stopped by SCHEDOP_shutdown (or the monitor crashed it), status (reason << 1) | 1.
-  const pvShutdown = report.reason === 'exit' && /^(SCHEDOP_shutdown|domain crashed)/.test(report.detail ?? '');
-  const status = report.reason === 'exit' ? `, status ${code} (${pvShutdown ? 'shutdown reason' : 'guest wrote'} ${((report.exitStatus ?? 1) >>> 1)})` : '';
-  lines.push(`ringshift run: ${report.reason}${status}: ${pvShutdown ? 'the PV guest shut down (docs/pv-abi.md)' : REASONS[report.reason]}`);
+  const pv = report.reason === 'exit' ? report.shutdown : undefined;
+  const how = pv === undefined ? REASONS[report.reason]
+    : report.detail?.startsWith('domain crashed') ? 'the monitor crashed the PV domain (docs/pv-abi.md)'
+      : 'the PV guest shut down through SCHEDOP_shutdown (docs/pv-abi.md)';
+  const status = report.reason === 'exit' ? `, status ${code} (${pv === undefined ? `guest wrote ${(report.exitStatus ?? 1) >>> 1}` : `SHUTDOWN_${pv}`})` : '';
+  lines.push(`ringshift run: ${report.reason}${status}: ${how}`);
   lines.push(`  ${report.instructions} instructions in ${(elapsedMs / 1000).toFixed(3)} s; exit code ${code}`);
   if (report.detail) lines.push(`  ${report.detail}`);
   const r = report.registers;

@@ -26,7 +26,8 @@ const formCount = Math.max(...FORMS.map((f) => f.id)) + 1;
 /**
  * Forms the monitor's instruction hook sees: privileged, IOPL-sensitive or sensitive-unprivileged,
  * and those that exit VMX non-root operation unconditionally (CPUID, INVD, GETSEC, XSETBV: SDM
- * vol. 3C §26.1.2), which the hvm monitor must see although they are not sensitive.
+ * vol. 3C §26.1.2), which the hvm monitor must see although they are not sensitive, and PAUSE
+ * (for 'PAUSE exiting', §26.1.3).
  */
 export const SENSITIVE = new Uint8Array(formCount);
 /**
@@ -40,7 +41,8 @@ const STRING_FORM = new Uint8Array(formCount);
 const STRING_MNEMONIC = /^(movs|cmps|stos|lods|scas|ins|outs)[bwdq]?$/;
 for (const f of FORMS) {
   const c = classOf(f.id);
-  const sensitive = c.privileged !== 'no' || c.ioplSensitive !== 'no' || c.sensitiveUnprivileged || c.vmExit?.when === 'always';
+  // PAUSE too: 'PAUSE exiting' (vmm/hvm) must see it although it is neither sensitive nor privileged.
+  const sensitive = c.privileged !== 'no' || c.ioplSensitive !== 'no' || c.sensitiveUnprivileged || c.vmExit?.when === 'always' || f.mnemonic === 'pause';
   if (sensitive) SENSITIVE[f.id] = 1;
   if (c.flow === 'next' && !sensitive) STRAIGHT[f.id] = 1;
   if (STRING_MNEMONIC.test(f.mnemonic)) STRING_FORM[f.id] = 1;

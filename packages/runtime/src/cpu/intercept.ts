@@ -19,15 +19,20 @@
 // intercept) which is also Bochs's for all but MOV DR, XSETBV and the VMX instructions
 // (shared/reference/sensitive-instructions.md, "#GP versus VM exit order"):
 //   instruction  in Cpu.step() after the handler is found (NOTE: today this is before the
-//                handler's own CPL/IOPL checks, which still live in each handler; moving those
-//                checks into step() by classOf(form).privileged gives QEMU's order), for
-//                forms whose classOf(form) is privileged, IOPL-sensitive or sensitive-unprivileged,
-//                or exits VMX non-root operation unconditionally (vmExit.when 'always': CPUID)
-//                (classOf is precomputed per form id; a Uint8Array of "sensitive" per form keeps
-//                the fast path to one load and compare).
-//   io           in IN/OUT/INS/OUTS after checkIo() (the I/O-permission #GP comes first), before
-//                the port bus is touched.
-//   controlRegister  in MOV to/from CRn, CLTS, LMSW after the CPL check, before the write.
+//                handler's own CPL/IOPL checks, which still live in each handler, so a monitor
+//                that must not exit where the CPU faults first makes those checks itself, as
+//                vmm/hvm does with checkIo() and its CPL tests), for forms whose classOf(form)
+//                is privileged, IOPL-sensitive or sensitive-unprivileged, exits VMX non-root
+//                operation unconditionally (vmExit.when 'always': CPUID), or is PAUSE (blocks.ts
+//                SENSITIVE; classOf is precomputed per form id, a Uint8Array of "sensitive" per
+//                form keeps the fast path to one load and compare). This one hook is where I/O
+//                (IN/OUT/INS/OUTS) and control-register accesses (MOV CR, CLTS, LMSW) are seen:
+//                IoAccess and CrAccess below are the records a monitor builds from the
+//                instruction, with the VT-x qualifications they give.
+//   taskSwitch   in cpu/task-switch.ts, once a far JMP/CALL, an IRET with NT = 1 or an event
+//                through an IDT task gate has passed the checks on the gate and the new TSS
+//                descriptor, before either TSS is read or written (Bochs tasking.cc's order
+//                for VMexit_TaskSwitch; VT-x exits on every task switch, vmx.md §3).
 //   msr          in RDMSR/WRMSR after the CPL check, before the MSR index is looked up (so a
 //                monitor may implement MSRs this CPU does not know).
 //   exception    in Cpu.raise() before deliverException(): for faults, traps, INT n and
@@ -123,6 +128,15 @@ export interface CrAccess {
   readonly value: number;
 }
 
+/** A task switch about to happen (task-switch.ts): the new TSS selector and what started it. */
+export interface TaskSwitchAttempt {
+  readonly selector: number;
+  /** As VT-x's qualification bits 31:30 encode it: 0 CALL, 1 IRET, 2 JMP, 3 task gate in the IDT. */
+  readonly source: 0 | 1 | 2 | 3;
+  /** Length of the JMP/CALL/IRET or INT n; 0 for exceptions and external interrupts. */
+  readonly instructionLength: number;
+}
+
 export interface MsrAccess {
   readonly msr: number;
   readonly write: boolean;
@@ -160,9 +174,9 @@ export interface GuestPhysicalMap {
 /** What a monitor implements. Every hook is required so the call sites need only the null check. */
 export interface Interceptor {
   exception(cpu: Cpu, e: ExceptionEvent): Verdict;
-  io(cpu: Cpu, a: IoAccess): Verdict;
   instruction(cpu: Cpu, ins: Instruction, cls: InstructionClass): Verdict;
-  controlRegister(cpu: Cpu, a: CrAccess): Verdict;
+  /** HANDLED is treated as CONTINUE: the task switch is the CPU's to perform. */
+  taskSwitch(cpu: Cpu, t: TaskSwitchAttempt): Verdict;
   msr(cpu: Cpu, a: MsrAccess): Verdict;
   pageWalk(cpu: Cpu, w: PageWalk): Verdict;
 }
@@ -170,9 +184,8 @@ export interface Interceptor {
 /** A monitor that intercepts nothing: spread it and override the hooks you need. */
 export const PASS_THROUGH: Interceptor = Object.freeze({
   exception: () => CONTINUE,
-  io: () => CONTINUE,
   instruction: () => CONTINUE,
-  controlRegister: () => CONTINUE,
+  taskSwitch: () => CONTINUE,
   msr: () => CONTINUE,
   pageWalk: () => CONTINUE,
 });

@@ -1,11 +1,13 @@
 // Exception and interrupt delivery (SDM vol. 3A ch. 6): the real-mode IVT (§20.1.4), and
-// protected-mode interrupt and trap gates with the stack switch through the TSS (§6.12.1),
+// protected-mode interrupt and trap gates with the stack switch through the TSS (§6.12.1), task
+// gates (task-switch.ts),
 // double fault and shutdown (§6.15, "Interrupt 8 — Double Fault Exception", table 6-5).
 import type { Cpu } from './cpu';
 import { ATTR_CODE } from './cpu';
 import * as F from './eflags';
 import { Fault, Vector } from './fault';
 import { SegReg } from './registers';
+import { TaskSource, taskSwitch, tssDescriptor } from './task-switch';
 import { decodeDescriptor, innerStack, loadCodeSegment, loadSegmentReal, readDescriptor, readLinear32, setCache } from './segments';
 
 const CONTRIBUTORY = new Set<number>([Vector.DE, Vector.TS, Vector.NP, Vector.SS, Vector.GP]);
@@ -78,7 +80,16 @@ function deliverProtected(cpu: Cpu, vector: number, errorCode: number, software:
   const hi = readLinear32(cpu, cpu.idtrBase + vector * 8 + 4);
   const type = (hi >>> 8) & 0x1f;
   const dpl = (hi >>> 13) & 3;
-  if (type === 0x05) throw new UnsupportedFeature('task gates in the IDT (task switching)');
+  if (type === 0x05) {
+    // Task gate (SDM vol. 3A §6.11.3, §8.3): the gate's DPL for INT n, presence, then an
+    // available TSS in the GDT; the error code goes on the new task's stack.
+    if (software && dpl < cpu.cpl) throw new Fault(Vector.GP, gateErr);
+    if ((hi & 0x8000) === 0) throw new Fault(Vector.NP, gateErr);
+    const tssSel = lo >>> 16;
+    const d = tssDescriptor(cpu, tssSel, false, Vector.GP, ext);
+    taskSwitch(cpu, tssSel, d, TaskSource.IDT_GATE, nextEip, software ? (nextEip - cpu.eip) >>> 0 : 0, software ? -1 : errorCode);
+    return;
+  }
   const is32 = type === 0x0e || type === 0x0f;
   if (!(is32 || type === 0x06 || type === 0x07)) throw new Fault(Vector.GP, gateErr);
   if (software && dpl < cpu.cpl) throw new Fault(Vector.GP, gateErr);

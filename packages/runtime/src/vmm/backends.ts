@@ -52,6 +52,8 @@ export interface Guest {
 export interface GuestReport extends RunReport {
   /** Exit counts (rewrite, deprivileged, hvm). */
   stats?: ExitStats;
+  /** pv: the SHUTDOWN_* reason name the run ended with (SCHEDOP_shutdown), 'crash' also when the monitor crashed the domain. */
+  shutdown?: string;
 }
 
 /**
@@ -107,8 +109,7 @@ export function runGuest(g: Guest, limits: RunLimits = {}): GuestReport {
     throw new RangeError(`tracing (traceLast) is not available with the ${g.backend} backend`);
   }
   if (g.pv !== undefined) {
-    const { shutdown: _shutdown, ...report } = g.pv.domain.run(limits);
-    return { ...report, stats: g.pv.domain.accounting.stats() };
+    return { ...g.pv.domain.run(limits), stats: g.pv.domain.accounting.stats() };
   }
   const report: GuestReport = g.machine.run(limits);
   if (g.hvm !== undefined) return hvmReport(g.hvm, g.machine, report);
@@ -146,9 +147,11 @@ function hvmReport(hvm: HvmMonitor, machine: Machine, report: GuestReport): Gues
 
 /**
  * The monitor, as the guest's boot loader, gives it a memory map without the monitor's memory:
- * mem_upper and the last available range end at the guest's RAM (multiboot §3.3).
+ * mem_upper and the last available range end at the guest's RAM (multiboot §3.3); so do the
+ * CMOS memory-size bytes, which a kernel may read instead (found by `ringshift check`).
  */
 function hideMonitorMemory(machine: Machine, guestRam: number): void {
+  machine.cmos.setMemorySize(guestRam);
   const mem = machine.mem;
   const info = MULTIBOOT_INFO_ADDRESS;
   mem.write32(info + 8, Math.max(0, guestRam - 0x100000) >>> 10);

@@ -7,7 +7,8 @@ import * as F from '../eflags';
 import { Fault, Vector } from '../fault';
 import { UnsupportedFeature } from '../interrupts';
 import { SegReg } from '../registers';
-import { loadCodeSegment, loadDataSegment, loadSegmentReal, readDescriptor } from '../segments';
+import { type Descriptor, loadCodeSegment, loadDataSegment, loadSegmentReal, readDescriptor, readLinear32 } from '../segments';
+import { TaskSource, taskSwitch, tssDescriptor } from '../task-switch';
 import { callGate, nullInaccessibleSegments, restore, retOuter, snapshot } from './callgate';
 import { CONDITIONS } from './conditions';
 import { CONDITION_SRC, all, memPrologue, readOp, type Emitter } from '../emit';
@@ -33,7 +34,7 @@ function nearTarget(cpu: Cpu, ins: Instruction, s: number): number {
 function tryFar(cpu: Cpu, ins: Instruction, isCall: boolean): boolean {
   const k = ins.opKinds[0]!;
   if (k === OpKind.FarBranch16 || k === OpKind.FarBranch32) {
-    farJump(cpu, ins.farSelector, ins.target, k === OpKind.FarBranch32 ? 32 : 16, isCall);
+    farJump(cpu, ins.farSelector, ins.target, k === OpKind.FarBranch32 ? 32 : 16, isCall, ins.length);
     return true;
   }
   if (k !== OpKind.Memory || !ins.memSizeName.startsWith('SegPtr')) return false;
@@ -42,7 +43,7 @@ function tryFar(cpu: Cpu, ins: Instruction, isCall: boolean): boolean {
   const seg = cpu.segmentOf(ins), ea = cpu.effectiveAddress(ins);
   const off = cpu.readSized(seg, ea, s);
   const sel = cpu.read16(seg, (ea + (s >>> 3)) | 0);
-  farJump(cpu, sel, off, s, isCall);
+  farJump(cpu, sel, off, s, isCall, ins.length);
   return true;
 }
 
@@ -83,10 +84,11 @@ function releaseStack(cpu: Cpu, n: number): void {
 /**
  * Far JMP/CALL to a code segment. Real mode: CS = selector. Protected mode: a direct transfer
  * to a conforming or non-conforming code segment at the same privilege (SDM vol. 3A §5.8.1), or
- * through a call gate (§5.8.3-5.8.5, callgate.ts); task switches end the run with a report.
- * A fault leaves CS, SS, ESP and CPL as they were.
+ * through a call gate (§5.8.3-5.8.5, callgate.ts), or a task switch through a TSS descriptor or
+ * a task gate (task-switch.ts). A fault before a task switch's commit leaves CS, SS, ESP and CPL
+ * as they were.
  */
-function farJump(cpu: Cpu, selector: number, offset: number, size: number, isCall: boolean): void {
+function farJump(cpu: Cpu, selector: number, offset: number, size: number, isCall: boolean, length = 0): void {
   if (!cpu.protectedMode || cpu.v86) {
     if (isCall) {
       cpu.push(size, cpu.sel[SegReg.CS]!);
@@ -97,15 +99,17 @@ function farJump(cpu: Cpu, selector: number, offset: number, size: number, isCal
     return;
   }
   const saved = snapshot(cpu);
+  const tr = cpu.trSel;
   try {
-    farJumpProtected(cpu, selector, offset, size, isCall);
+    farJumpProtected(cpu, selector, offset, size, isCall, length);
   } catch (e) {
-    restore(cpu, saved);
+    // A fault after a task switch's commit belongs to the new task (task-switch.ts).
+    if (cpu.trSel === tr) restore(cpu, saved);
     throw e;
   }
 }
 
-function farJumpProtected(cpu: Cpu, selector: number, offset: number, size: number, isCall: boolean): void {
+function farJumpProtected(cpu: Cpu, selector: number, offset: number, size: number, isCall: boolean, length: number): void {
   if ((selector & 0xfffc) === 0) throw new Fault(Vector.GP, 0);
   const d = readDescriptor(cpu, selector);
   const err = selector & 0xfffc;
@@ -115,7 +119,10 @@ function farJumpProtected(cpu: Cpu, selector: number, offset: number, size: numb
       callGate(cpu, selector, d, isCall);
       return;
     }
-    if (type === 0x1 || type === 0x5 || type === 0x9) throw new UnsupportedFeature('far transfers through task gates or TSS descriptors (task switching)');
+    if (type === 0x1 || type === 0x5 || type === 0x9) {
+      taskTransfer(cpu, selector, d, isCall, length);
+      return;
+    }
     throw new Fault(Vector.GP, err);
   }
   if ((d.attr & ATTR_CODE) === 0) throw new Fault(Vector.GP, err);
@@ -134,6 +141,27 @@ function farJumpProtected(cpu: Cpu, selector: number, offset: number, size: numb
   }
   loadCodeSegment(cpu, selector, d, cpu.cpl);
   cpu.nextEip = t;
+}
+
+/**
+ * JMP/CALL to a TSS descriptor or through a task gate (SDM JMP/CALL "TASK-STATE-SEGMENT" and
+ * "TASK-GATE"): the DPL of the descriptor named must be >= CPL and >= RPL (#GP(selector)); a
+ * task gate must be present (#NP(gate)) and name an available TSS in the GDT.
+ */
+function taskTransfer(cpu: Cpu, selector: number, d: Descriptor, isCall: boolean, length: number): void {
+  const err = selector & 0xfffc;
+  if (d.dpl < cpu.cpl || d.dpl < (selector & 3)) throw new Fault(Vector.GP, err);
+  let tssSel = selector, tss = d;
+  if ((d.attr & 0xf) === 0x5) {
+    if ((d.attr & 0x80) === 0) throw new Fault(Vector.NP, err);
+    tssSel = (d.lo >>> 16) & 0xffff;
+    tss = tssDescriptor(cpu, tssSel, false, Vector.GP);
+  } else if (selector & 4) {
+    throw new Fault(Vector.GP, err); // a TSS descriptor must be in the GDT
+  } else if ((d.attr & 0x80) === 0) {
+    throw new Fault(Vector.NP, err);
+  }
+  taskSwitch(cpu, tssSel, tss, isCall ? TaskSource.CALL : TaskSource.JMP, cpu.nextEip, length);
 }
 
 const retFar: Handler = (cpu, ins) => {
@@ -172,7 +200,14 @@ const retFar: Handler = (cpu, ins) => {
 
 const iret: Handler = (cpu, ins) => {
   const s = osize(ins);
-  if (cpu.protectedMode && (cpu.v86 || (cpu.eflags & F.NT))) throw new UnsupportedFeature('IRET from virtual-8086 mode or with NT = 1 (task return)');
+  if (cpu.protectedMode && cpu.v86) throw new UnsupportedFeature('IRET from virtual-8086 mode');
+  if (cpu.protectedMode && (cpu.eflags & F.NT)) {
+    // Task return (SDM IRET "TASK-RETURN"): to the task in the current TSS's back link, which
+    // must name a busy TSS in the GDT (#TS(back link) otherwise).
+    const link = readLinear32(cpu, cpu.trBase) & 0xffff;
+    taskSwitch(cpu, link, tssDescriptor(cpu, link, true, Vector.TS), TaskSource.IRET, cpu.nextEip, ins.length);
+    return;
+  }
   const saved = cpu.regs[4]!;
   try {
     const off = cpu.pop(s);

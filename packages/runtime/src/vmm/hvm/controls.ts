@@ -1,8 +1,10 @@
 // The VM-execution controls the HVM monitor honours, as one table (bit numbers: SDM vol. 3C
 // §25.6.1-25.6.2, tables 25-5 to 25-7; shared/reference/vmx.md §5), with the defaults KVM sets
 // up on a CPU with EPT (arch/x86/kvm/vmx/vmx.c setup_vmcs_config: HLT, MOV-DR, unconditional I/O,
-// RDPMC exiting, MSR bitmaps, secondary controls; EPT with unrestricted guest, WBINVD exiting;
-// CR3-load/store and INVLPG exiting only without EPT). `--hvm-controls` toggles rows by name.
+// RDPMC, MWAIT and MONITOR exiting, MSR bitmaps, secondary controls; EPT with unrestricted guest,
+// WBINVD exiting; CR3-load/store and INVLPG exiting only without EPT; descriptor-table exiting
+// only to emulate UMIP, and PAUSE-loop rather than PAUSE exiting, so both off). `--hvm-controls`
+// toggles rows by name.
 
 export type ControlField = 'pin' | 'primary' | 'secondary';
 
@@ -27,6 +29,10 @@ export const CONTROLS = [
   { name: 'use-tsc-offsetting', sdm: 'Use TSC offsetting', field: 'primary', bit: 3, default: true },
   { name: 'hlt-exiting', sdm: 'HLT exiting', field: 'primary', bit: 7, default: true },
   { name: 'invlpg-exiting', sdm: 'INVLPG exiting', field: 'primary', bit: 9, default: false },
+  // MWAIT/MONITOR: this CPU lacks them (CPUID.1:ECX.MONITOR = 0, cpu/absent-features.ts), so they
+  // raise #UD, which comes before these exits (SDM vol. 3C §26.1.1): set as KVM sets them, never taken.
+  { name: 'mwait-exiting', sdm: 'MWAIT exiting', field: 'primary', bit: 10, default: true },
+  { name: 'rdpmc-exiting', sdm: 'RDPMC exiting', field: 'primary', bit: 11, default: true },
   { name: 'rdtsc-exiting', sdm: 'RDTSC exiting', field: 'primary', bit: 12, default: false },
   { name: 'cr3-load-exiting', sdm: 'CR3-load exiting', field: 'primary', bit: 15, default: false },
   { name: 'cr3-store-exiting', sdm: 'CR3-store exiting', field: 'primary', bit: 16, default: false },
@@ -34,8 +40,11 @@ export const CONTROLS = [
   { name: 'unconditional-io-exiting', sdm: 'Unconditional I/O exiting', field: 'primary', bit: 24, default: true, aliases: ['unconditional-io'] },
   { name: 'use-io-bitmaps', sdm: 'Use I/O bitmaps', field: 'primary', bit: 25, default: false, aliases: ['io-bitmaps'] },
   { name: 'use-msr-bitmaps', sdm: 'Use MSR bitmaps', field: 'primary', bit: 28, default: true, aliases: ['msr-bitmaps'] },
+  { name: 'monitor-exiting', sdm: 'MONITOR exiting', field: 'primary', bit: 29, default: true },
+  { name: 'pause-exiting', sdm: 'PAUSE exiting', field: 'primary', bit: 30, default: false },
   { name: 'activate-secondary-controls', sdm: 'Activate secondary controls', field: 'primary', bit: 31, default: true },
   { name: 'enable-ept', sdm: 'Enable EPT', field: 'secondary', bit: 1, default: true, aliases: ['ept'] },
+  { name: 'descriptor-table-exiting', sdm: 'Descriptor-table exiting', field: 'secondary', bit: 2, default: false, aliases: ['desc-exiting'] },
   { name: 'wbinvd-exiting', sdm: 'WBINVD exiting', field: 'secondary', bit: 6, default: true },
   { name: 'unrestricted-guest', sdm: 'Unrestricted guest', field: 'secondary', bit: 7, default: true },
 ] as const satisfies readonly ControlRow[];

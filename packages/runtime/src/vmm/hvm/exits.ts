@@ -48,12 +48,16 @@ export function externalInterruptExit(vector: number): HvmExit {
 export const tripleFaultExit = (): HvmExit => hvmExit(R.TRIPLE_FAULT);
 export const interruptWindowExit = (): HvmExit => hvmExit(R.INTERRUPT_WINDOW);
 
-/** Task switch (9): new TSS selector, source 0 CALL, 1 IRET, 2 JMP, 3 task gate in the IDT (§28.2.1, table 28-2). */
+/**
+ * Task switch (9): new TSS selector, source 0 CALL, 1 IRET, 2 JMP, 3 task gate in the IDT
+ * (§28.2.1, table 28-2). The instruction length is that of the CALL/IRET/JMP or of the INT n
+ * that met a task gate (§28.2.4); the caller gives 0 for exceptions and external interrupts.
+ */
 export function taskSwitchExit(selector: number, source: 0 | 1 | 2 | 3, length: number): HvmExit {
-  return hvmExit(R.TASK_SWITCH, { qualification: ((selector & 0xffff) | (source << 30)) >>> 0, instructionLength: source === 3 ? 0 : length });
+  return hvmExit(R.TASK_SWITCH, { qualification: ((selector & 0xffff) | (source << 30)) >>> 0, instructionLength: length });
 }
 
-/** Exits whose qualification is 0 and that report only the instruction length: CPUID, HLT, INVD, RDTSC, VMCALL, WBINVD, RDMSR, WRMSR. */
+/** Exits whose qualification is 0 and that report only the instruction length: CPUID, HLT, INVD, RDPMC, RDTSC, VMCALL, WBINVD, RDMSR, WRMSR, PAUSE. */
 export function instructionExit(reason: number, length: number): HvmExit {
   return hvmExit(reason, { instructionLength: length });
 }
@@ -91,6 +95,48 @@ export function ioExit(a: IoAccess, length: number, str: StringIo | null = null)
   if (str === null) return hvmExit(R.IO_INSTRUCTION, { qualification: ioQualification(a), instructionLength: length });
   const info = ((str.addressSize === 32 ? 1 : 0) << 7) | ((str.segment & 7) << 15);
   return hvmExit(R.IO_INSTRUCTION, { qualification: ioQualification(a), instructionLength: length, linear: str.linear >>> 0, instructionInfo: info });
+}
+
+/** The memory operand or register of LGDT/LIDT/SGDT/SIDT and LLDT/LTR/SLDT/STR, as the instruction-information fields number them. */
+export interface DescriptorOperand {
+  /** Register number 0-7 (EAX..EDI) when the operand is a register (LLDT/LTR/SLDT/STR only), else -1. */
+  readonly reg: number;
+  /** Memory operand: scaling (0-3 for 1/2/4/8), index and base GPR (-1: none), segment (0-5), address size, displacement. */
+  readonly scale: number;
+  readonly index: number;
+  readonly base: number;
+  readonly segment: number;
+  readonly addressSize: 16 | 32;
+  readonly displacement: number;
+}
+
+/** Instruction identity (bits 29:28): 0 SGDT, 1 SIDT, 2 LGDT, 3 LIDT, and 0 SLDT, 1 STR, 2 LLDT, 3 LTR. */
+export type DescriptorInstruction = 0 | 1 | 2 | 3;
+
+/**
+ * GDTR/IDTR access (46): instruction information per SDM vol. 3C §28.2.5 table "Format of the
+ * VM-Exit Instruction-Information Field as Used for LIDT, LGDT, SIDT, or SGDT": scaling 1:0,
+ * address size 9:7, operand size 11 (1 = 32-bit), segment 17:15, index 21:18 (22 invalid),
+ * base 26:23 (27 invalid), identity 29:28. The qualification is the displacement.
+ */
+export function gdtrIdtrExit(identity: DescriptorInstruction, op: DescriptorOperand, operandSize: 16 | 32, length: number): HvmExit {
+  const info = memoryInfo(op) | (operandSize === 32 ? 1 << 11 : 0) | (identity << 28);
+  return hvmExit(R.GDTR_IDTR_ACCESS, { qualification: op.displacement >>> 0, instructionLength: length, instructionInfo: info >>> 0 });
+}
+
+/**
+ * LDTR/TR access (47): the LLDT/LTR/SLDT/STR table of §28.2.5: as for GDTR/IDTR but bits 6:3
+ * the register operand and bit 10 = 1 for a register operand (then the memory fields are
+ * undefined, written 0 here, and so is the qualification).
+ */
+export function ldtrTrExit(identity: DescriptorInstruction, op: DescriptorOperand, length: number): HvmExit {
+  const info = op.reg >= 0 ? ((op.reg & 15) << 3) | (1 << 10) : memoryInfo(op);
+  return hvmExit(R.LDTR_TR_ACCESS, { qualification: op.reg >= 0 ? 0 : op.displacement >>> 0, instructionLength: length, instructionInfo: (info | (identity << 28)) >>> 0 });
+}
+
+function memoryInfo(op: DescriptorOperand): number {
+  return (op.scale & 3) | ((op.addressSize === 32 ? 1 : 0) << 7) | ((op.segment & 7) << 15)
+    | (op.index >= 0 ? (op.index & 15) << 18 : 1 << 22) | (op.base >= 0 ? (op.base & 15) << 23 : 1 << 27);
 }
 
 /**

@@ -12,6 +12,10 @@
 //  - MOV CR, LMSW, CLTS, MOV DR, INVLPG, INVD, WBINVD, RDTSC, RDMSR/WRMSR, HLT: the monitor lets
 //    the CPU's own instruction carry out the effect after the exit (verdict CONTINUE), which is
 //    the emulation a VMM performs for them, then updates the read shadows;
+//  - RDPMC, PAUSE, descriptor-table instructions (LGDT ... STR): exit, then the CPU's instruction
+//    (RDPMC: #GP(0), this CPU has no counters, as KVM injects for a counter it does not expose);
+//  - task switches (always exit, reason 9): the CPU's task switch (cpu/task-switch.ts) performs
+//    it after the exit, as KVM's emulator does after its handle_task_switch;
 //  - events: a guest exception that exits, and every external interrupt (external-interrupt
 //    exiting), is re-injected on VM entry (VM-entry interruption information) and delivered by the
 //    CPU through the guest's IDT.
@@ -29,7 +33,7 @@
 // hook), and CR3 loads and INVLPG exit, as with KVM's shadow MMU.
 import { FORMS, OpKind, Prefix, Reg, VMX_EXIT_REASON, type Instruction, type InstructionClass } from '@ringshift/decoder';
 import type { Cpu } from '../../cpu/cpu';
-import { CONTINUE, EventKind, HANDLED, MonitorExit, type CrAccess, type ExceptionEvent, type Interceptor, type IoAccess, type MsrAccess, type PageWalk, type Verdict } from '../../cpu/intercept';
+import { CONTINUE, EventKind, HANDLED, MonitorExit, type CrAccess, type ExceptionEvent, type Interceptor, type IoAccess, type MsrAccess, type PageWalk, type TaskSwitchAttempt, type Verdict } from '../../cpu/intercept';
 import { checkIo, cpuidLeaf } from '../../cpu/ops/system';
 import { SegReg } from '../../cpu/registers';
 import type { Machine } from '../../machine/machine';
@@ -40,6 +44,7 @@ import { EPT_MISCONFIGURED_W, EPT_RWX, EptTables, EptTranslator, accessQualifica
 import {
   crAccessExit, eptMisconfigurationExit, interruptWindowExit, eptViolationExit, exceptionExit, exceptionExits, externalInterruptExit, instructionExit,
   invlpgExit, ioExit, movDrExit, tripleFaultExit, writeExitInfo, writeInjection, type HvmExit,
+  gdtrIdtrExit, ldtrTrExit, taskSwitchExit, type DescriptorInstruction, type DescriptorOperand,
 } from './exits';
 import { VMCS } from './vmcs-fields';
 import { Vmcs } from './vmcs';
@@ -90,12 +95,14 @@ export const KVM_EPERM = -1;
 export const HYPERCALL = { VERSION: 0, EXIT_COUNT: 1 } as const;
 export const HYPERCALL_VERSION = 1;
 
-const enum Kind { NONE, IF_SET, HLT, CPUID, RDTSC, INVD, WBINVD, INVLPG, VMCALL, IN, OUT, INS, OUTS, MOV_TO_CR, MOV_FROM_CR, MOV_TO_DR, MOV_FROM_DR, LMSW, CLTS }
+const enum Kind { NONE, IF_SET, HLT, CPUID, RDTSC, INVD, WBINVD, INVLPG, VMCALL, IN, OUT, INS, OUTS, RDPMC, PAUSE, GDTR_IDTR, LDTR_TR, MOV_TO_CR, MOV_FROM_CR, MOV_TO_DR, MOV_FROM_DR, LMSW, CLTS }
 
 const KIND_BY_MNEMONIC: Record<string, Kind> = {
   hlt: Kind.HLT, cpuid: Kind.CPUID, rdtsc: Kind.RDTSC, invd: Kind.INVD, wbinvd: Kind.WBINVD, invlpg: Kind.INVLPG, vmcall: Kind.VMCALL,
   in: Kind.IN, out: Kind.OUT, insb: Kind.INS, insw: Kind.INS, insd: Kind.INS, outsb: Kind.OUTS, outsw: Kind.OUTS, outsd: Kind.OUTS,
-  lmsw: Kind.LMSW, clts: Kind.CLTS,
+  lmsw: Kind.LMSW, clts: Kind.CLTS, rdpmc: Kind.RDPMC, pause: Kind.PAUSE,
+  sgdt: Kind.GDTR_IDTR, sidt: Kind.GDTR_IDTR, lgdt: Kind.GDTR_IDTR, lidt: Kind.GDTR_IDTR,
+  sldt: Kind.LDTR_TR, str: Kind.LDTR_TR, lldt: Kind.LDTR_TR, ltr: Kind.LDTR_TR,
   // Instructions that may set IF: where an interrupt held off while IF = 0 can open its window.
   sti: Kind.IF_SET, popf: Kind.IF_SET, popfd: Kind.IF_SET, iret: Kind.IF_SET, iretd: Kind.IF_SET,
 };
@@ -247,12 +254,10 @@ export class HvmMonitor implements Interceptor, EptFaultHandler {
     return CONTINUE;
   }
 
-  io(): Verdict {
-    return CONTINUE; // I/O is decided in instruction() (the CPU calls no io hook today)
-  }
-
-  controlRegister(): Verdict {
-    return CONTINUE; // CR accesses are decided in instruction()
+  /** Task switch (9): unconditional in VMX non-root operation; the CPU then performs it (the emulation). */
+  taskSwitch(_cpu: Cpu, t: TaskSwitchAttempt): Verdict {
+    this.vmExit(taskSwitchExit(t.selector, t.source, t.instructionLength), t.source === 3 && t.instructionLength === 0 ? 'event' : 'trap');
+    return CONTINUE;
   }
 
   msr(_cpu: Cpu, a: MsrAccess): Verdict {
@@ -308,6 +313,16 @@ export class HvmMonitor implements Interceptor, EptFaultHandler {
       case Kind.INVLPG:
         if (ring0 && this.on('invlpg-exiting')) this.vmExit(invlpgExit((cpu.segBase[cpu.segmentOf(ins)]! + cpu.effectiveAddress(ins)) >>> 0, len), 'trap');
         return CONTINUE;
+      case Kind.RDPMC:
+        // CPL > 0 with CR4.PCE = 0 is #GP before the exit (SDM vol. 3C §26.1.1).
+        if ((ring0 || (cpu.cr4 & CR4_PCE) !== 0) && this.on('rdpmc-exiting')) this.vmExit(instructionExit(R.RDPMC, len), 'trap');
+        return CONTINUE;
+      case Kind.PAUSE:
+        if (this.on('pause-exiting')) this.vmExit(instructionExit(R.PAUSE, len), 'trap');
+        return CONTINUE;
+      case Kind.GDTR_IDTR: case Kind.LDTR_TR:
+        if (this.on('descriptor-table-exiting')) this.descriptorTable(cpu, ins, kind);
+        return CONTINUE;
       case Kind.IN: case Kind.OUT: return this.portIo(cpu, ins, kind === Kind.IN);
       case Kind.INS: case Kind.OUTS: return this.stringIo(cpu, ins, kind === Kind.INS);
       default:
@@ -337,6 +352,24 @@ export class HvmMonitor implements Interceptor, EptFaultHandler {
   private setPrimary(bit: number, on: boolean): void {
     const v = this.vmcs.vmread(VMCS.CPU_BASED_VM_EXEC_CONTROL);
     this.vmcs.vmwrite(VMCS.CPU_BASED_VM_EXEC_CONTROL, on ? v | bit : v & ~bit);
+  }
+
+  /**
+   * Descriptor-table exiting (46, 47). The faults that come first (SDM vol. 3C §26.1.1): #UD for
+   * LLDT/LTR/SLDT/STR outside protected mode, #GP(0) for the loads at CPL > 0 and for the stores
+   * at CPL > 0 with CR4.UMIP; the operand's own faults come after (the CPU's instruction, run
+   * after the exit, raises them).
+   */
+  private descriptorTable(cpu: Cpu, ins: Instruction, kind: Kind): void {
+    const m = FORMS_BY_ID[ins.form]!.mnemonic;
+    const identity = DT_IDENTITY[m]!;
+    const load = identity >= 2;
+    const cpl0 = !cpu.protectedMode || (cpu.cpl === 0 && !cpu.v86);
+    if (kind === Kind.LDTR_TR && (!cpu.protectedMode || cpu.v86)) return;
+    if (load ? !cpl0 : !cpl0 && (cpu.cr4 & CR4_UMIP) !== 0) return;
+    const op = descriptorOperand(cpu, ins);
+    if (kind === Kind.GDTR_IDTR) this.vmExit(gdtrIdtrExit(identity, op, ins.operandSize === 32 ? 32 : 16, ins.length), 'trap');
+    else this.vmExit(ldtrTrExit(identity, op, ins.length), 'trap');
   }
 
   // ---- I/O ---------------------------------------------------------------------------------
@@ -489,6 +522,29 @@ export class HvmMonitor implements Interceptor, EptFaultHandler {
   private refuse(why: string): never {
     throw new MonitorExit({ reason: -1, qualification: 0, interruptionInfo: 0, errorCode: -1, linear: 0, instructionLength: 0, detail: why });
   }
+}
+
+const CR4_PCE = 0x100, CR4_UMIP = 0x800;
+const FORMS_BY_ID: (typeof FORMS)[number][] = [];
+for (const f of FORMS) FORMS_BY_ID[f.id] = f;
+/** Instruction identity, bits 29:28 of the instruction information (§28.2.5). */
+const DT_IDENTITY: Record<string, DescriptorInstruction> = { sgdt: 0, sidt: 1, lgdt: 2, lidt: 3, sldt: 0, str: 1, lldt: 2, ltr: 3 };
+
+/** GPR number 0-7 of a 32- or 16-bit register (EAX/AX = 0 ... EDI/DI = 7), or -1. */
+function gprNumber(r: number): number {
+  if (r >= Reg.EAX && r < Reg.EAX + 8) return r - Reg.EAX;
+  if (r >= Reg.AX && r < Reg.AX + 8) return r - Reg.AX;
+  return -1;
+}
+
+/** The operand fields of a descriptor-table instruction's exit (exits.ts DescriptorOperand). */
+function descriptorOperand(cpu: Cpu, ins: Instruction): DescriptorOperand {
+  if (ins.opKinds[0] === OP_REGISTER) return { reg: gprNumber(ins.opRegs[0]!), scale: 0, index: -1, base: -1, segment: 0, addressSize: 32, displacement: 0 };
+  const index = gprNumber(ins.memIndex);
+  return {
+    reg: -1, scale: index >= 0 ? [0, 0, 1, 0, 2, 0, 0, 0, 3][ins.memScale]! : 0, index, base: gprNumber(ins.memBase),
+    segment: cpu.segmentOf(ins), addressSize: ins.addressSize === 16 ? 16 : 32, displacement: ins.memDisp,
+  };
 }
 
 /** Element size of INS/OUTS by form id. */

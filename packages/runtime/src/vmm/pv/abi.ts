@@ -185,6 +185,8 @@ export const XEN_EXTRAVERSION_LEN = 16;
 export const XEN_CAPABILITIES_INFO_LEN = 1024;
 export const XEN_CHANGESET_INFO_LEN = 64;
 export const XEN_COMMANDLINE_LEN = 1024;
+/** version.h xen_compile_info: compiler[64], compile_by[16], compile_domain[32], compile_date[32]. */
+export const XEN_COMPILE_INFO_FIELDS = [64, 16, 32, 32] as const;
 /** The Xen version this monitor reports (xen_version: major << 16 | minor): the ABI it follows. */
 export const XEN_MAJOR = 4;
 export const XEN_MINOR = 19;

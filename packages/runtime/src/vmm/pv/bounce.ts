@@ -111,7 +111,7 @@ export function bounce(c: BounceContext, t: BounceTarget): void {
  * HYPERVISOR_iret: the frame at ESP is EAX (pushed by the hypercall page), EIP, CS, EFLAGS, and
  * for a return to ring 2/3 ESP, SS. Returns the upcall mask the frame's IF asks for.
  */
-export function hypervisorIret(cpu: Cpu, gm: GuestMemory): { mask: boolean } {
+export function hypervisorIret(cpu: Cpu, gm: GuestMemory): { mask: boolean; iopl: number } {
   const esp = cpu.regs[4]! >>> 0;
   const at = (cpu.segBase[SegReg.SS]! + esp) >>> 0;
   const w = gm.readBytes(at, 16);
@@ -150,5 +150,5 @@ export function hypervisorIret(cpu: Cpu, gm: GuestMemory): { mask: boolean } {
   // compat_iret: IOPL from the frame is ignored, IF is always set (the virtual IF is the mask).
   cpu.eflags = ((eflags & F.IMPLEMENTED & ~(F.IOPL | F.VM)) | F.IF | F.FIXED_ONE) >>> 0;
   cpu.eip = cpu.nextEip = eip | 0;
-  return { mask: (eflags & F.IF) === 0 };
+  return { mask: (eflags & F.IF) === 0, iopl: (eflags & F.IOPL) >>> 12 };
 }

@@ -15,7 +15,7 @@ import { Fault, HAS_ERROR_CODE, Vector } from '../../cpu/fault';
 import { buildHandlers } from '../../cpu/handlers';
 import {
   CONTINUE, EventKind, HANDLED, exit, interruptionInfo,
-  type CrAccess, type ExceptionEvent, type Interceptor, type IoAccess, type MsrAccess, type PageWalk, type Verdict,
+  type ExceptionEvent, type Interceptor, type MsrAccess, type PageWalk, type Verdict,
 } from '../../cpu/intercept';
 import { UnsupportedFeature } from '../../cpu/interrupts';
 import { cpuidLeaf } from '../../cpu/ops/system';
@@ -36,6 +36,7 @@ import { GuestMemory } from './guest-memory';
 import { dispatchHypercall } from './hypercalls/table';
 import { PV_GDT_LINEAR, type PvLayout } from './layout';
 import { FrameTable } from './mm';
+import { PV_CR4_GUEST_VISIBLE_MASK, emulateKernelPrivOp } from './priv-op';
 
 /** The CPU's handler table, built on first use (only emulated I/O needs it). */
 let sharedHandlers: ReturnType<typeof buildHandlers> | null = null;
@@ -49,6 +50,7 @@ export const XEN_CPUID_PREFIX = [0x0f, 0x0b, 0x78, 0x65, 0x6e, 0x0f, 0xa2] as co
 
 export interface TrapEntry { flags: number; cs: number; address: number }
 export interface Callback { cs: number; eip: number }
+export interface FastCallback extends Callback { masksEvents: boolean }
 
 export interface PvDomainOptions {
   /** SIF_INITDOMAIN: console_io writes reach the console; else the PV console ring does. */
@@ -76,6 +78,11 @@ export class PvDomain implements Interceptor {
   kernelSp = 0;
   eventCallback: Callback = { cs: 0, eip: 0 };
   failsafeCallback: Callback = { cs: 0, eip: 0 };
+  /** CALLBACKF_mask_events of the failsafe callback (_VGCF_failsafe_disables_events). */
+  failsafeMasksEvents = false;
+  /** CALLBACKTYPE_syscall32 / sysenter as registered (eip 0: none); recorded, never entered (docs/pv-abi.md). */
+  syscall32Callback: FastCallback = { cs: 0, eip: 0, masksEvents: false };
+  sysenterCallback: FastCallback = { cs: 0, eip: 0, masksEvents: false };
   /** MFNs of the guest's GDT frames (set_gdt) and its entry count. */
   gdtFrames: number[] = [];
   gdtEntries = 0;
@@ -83,6 +90,8 @@ export class PvDomain implements Interceptor {
   vmAssist = 0;
   /** PHYSDEVOP_set_iopl: the virtual IOPL. */
   iopl = 0;
+  /** The guest's view of CR4 (pv.ctrlreg[4]); set at attach from the real CR4. */
+  guestCr4 = 0;
   /** Single-shot timer deadline (ns of system time), or -1; periodic timer period (0: off) and next edge. */
   singleshotNs = -1;
   periodicNs = DEFAULT_PERIODIC_NS;
@@ -123,6 +132,7 @@ export class PvDomain implements Interceptor {
     cpu.gdtrLimit = PV_GDT_LIMIT;
     cpu.idtrBase = 0;
     cpu.idtrLimit = 0;
+    this.guestCr4 = cpu.cr4 & PV_CR4_GUEST_VISIBLE_MASK;
   }
 
   upcallDue(): boolean {
@@ -197,7 +207,8 @@ export class PvDomain implements Interceptor {
       }
       if (this.shutdownReason !== null) {
         const name = SHUTDOWN_NAMES[this.shutdownReason] ?? `reason ${this.shutdownReason}`;
-        const r = report('exit', `SCHEDOP_shutdown: SHUTDOWN_${name}`);
+        const code = this.shutdownCode === null ? '' : `, code ${this.shutdownCode} (SCHEDOP_shutdown_code)`;
+        const r = report('exit', `SCHEDOP_shutdown: SHUTDOWN_${name}${code}`);
         // As if the reason had been written to isa-debug-exit: poweroff (0) exits with status 1.
         r.exitStatus = ((this.shutdownCode ?? this.shutdownReason) << 1 | 1) >>> 0;
         r.shutdown = name;
@@ -290,7 +301,8 @@ export class PvDomain implements Interceptor {
       return;
     }
     if (e.kind === EventKind.HARDWARE_EXCEPTION && e.vector === Vector.UD && this.forcedCpuid()) return;
-    if (e.kind === EventKind.HARDWARE_EXCEPTION && e.vector === Vector.GP && cpu.cpl === 1 && this.iopl >= 1 && this.emulateIo()) return;
+    if (e.kind === EventKind.HARDWARE_EXCEPTION && e.vector === Vector.GP && e.errorCode === 0 && cpu.cpl === 1 && this.kernelPrivOp()) return;
+    if (e.kind === EventKind.HARDWARE_EXCEPTION && e.vector === Vector.GP && e.errorCode === 0 && this.ioplOk(cpu.cpl) && this.emulateIoplOp()) return;
     this.accounting.record(exit(VMX_EXIT_REASON.EXCEPTION_OR_NMI, { interruptionInfo: interruptionInfo(e), errorCode: e.errorCode, detail: `exception ${e.vector}` }), 'event');
     if (software) {
       // An INT n reaches its handler only if the trap table entry's DPL allows the guest's ring
@@ -332,8 +344,19 @@ export class PvDomain implements Interceptor {
 
   /** HYPERVISOR_iret (called by the iret hypercall). */
   iret(): void {
-    const { mask } = hypervisorIret(this.cpu, this.gm);
+    const { mask, iopl } = hypervisorIret(this.cpu, this.gm);
     this.events.upcallMask = mask;
+    // pv/iret.c: with architectural_iopl the frame's IOPL becomes the virtual IOPL.
+    if ((this.vmAssist & (1 << VMASST_TYPE.architectural_iopl)) !== 0) this.iopl = iopl;
+  }
+
+  /**
+   * Xen's iopl_ok (pv/emul-priv-op.c): the virtual IOPL against the guest's ring, the kernel
+   * counting as ring 1, or as ring 0 with the architectural_iopl assist; user mode as ring 3.
+   */
+  ioplOk(cpl: number): boolean {
+    const ring = cpl === 3 ? 3 : (this.vmAssist & (1 << VMASST_TYPE.architectural_iopl)) !== 0 ? 0 : 1;
+    return ring <= this.iopl;
   }
 
   private hypercall(returnEip: number): void {
@@ -369,8 +392,43 @@ export class PvDomain implements Interceptor {
     return true;
   }
 
-  /** I/O at CPL 1 with the virtual IOPL >= 1 (PHYSDEVOP_set_iopl): emulated, as Xen's guest_io_okay allows. */
-  private emulateIo(): boolean {
+  /** MOV CR, MOV DR and CLTS in the kernel, as Xen emulates them (priv-op.ts). */
+  private kernelPrivOp(): boolean {
+    const cpu = this.cpu;
+    let ins: Instruction;
+    try {
+      ins = cpu.fetch();
+    } catch {
+      return false;
+    }
+    const at = cpu.eip, lin = (cpu.segBase[SegReg.CS]! + at) >>> 0;
+    const state = {
+      cpu, frames: this.frames, cr4: this.guestCr4,
+      setTs: (ts: boolean): void => { cpu.cr0 = ts ? cpu.cr0 | 8 : cpu.cr0 & ~8; },
+      setCr2: (v: number): void => { cpu.cr2 = v; this.machine.mem.write32(this.sharedInfo + SHARED_INFO.vcpu_info + VCPU_INFO.cr2, v); },
+    };
+    let done: boolean;
+    try {
+      done = emulateKernelPrivOp(state, ins);
+    } catch (e) {
+      if (!(e instanceof Fault)) throw e;
+      cpu.eip = cpu.nextEip = at;
+      this.inject(e.vector, HAS_ERROR_CODE.has(e.vector) ? e.errorCode : -1, at);
+      return true;
+    }
+    if (!done) return false;
+    this.guestCr4 = state.cr4;
+    const dr = mnemonicOf(ins.form) === 'mov' && /dr/.test(formatIntel(ins));
+    this.accounting.record(exit(dr ? VMX_EXIT_REASON.MOV_DR : VMX_EXIT_REASON.CONTROL_REGISTER_ACCESS, { instructionLength: ins.length, detail: `emulated ${formatIntel(ins)}` }), 'trap', lin, () => formatIntel(ins));
+    return true;
+  }
+
+  /**
+   * What the virtual IOPL allows (iopl_ok above), emulated as Xen's emulate_privileged_op does:
+   * IN/OUT/INS/OUTS (guest_io_okay) and CLI/STI, which set and clear evtchn_upcall_mask, the
+   * virtual IF (Xen mirrors IF into the mask around the emulator).
+   */
+  private emulateIoplOp(): boolean {
     const cpu = this.cpu;
     let ins: Instruction;
     try {
@@ -379,6 +437,12 @@ export class PvDomain implements Interceptor {
       return false;
     }
     const m = mnemonicOf(ins.form);
+    if (m === 'cli' || m === 'sti') {
+      this.accounting.record(exit(VMX_EXIT_REASON.EXCEPTION_OR_NMI, { instructionLength: ins.length, detail: `emulated ${m}` }), 'trap', (cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0, () => m);
+      this.events.upcallMask = m === 'cli';
+      cpu.eip = cpu.nextEip = (cpu.eip + ins.length) | 0;
+      return true;
+    }
     if (!/^(in|out|ins[bwd]|outs[bwd])$/.test(m)) return false;
     sharedHandlers ??= buildHandlers();
     const h = sharedHandlers[ins.form];
@@ -429,8 +493,8 @@ export class PvDomain implements Interceptor {
   }
 
   instruction(): Verdict { return CONTINUE; }
-  io(_cpu: Cpu, _a: IoAccess): Verdict { return CONTINUE; }
-  controlRegister(_cpu: Cpu, _a: CrAccess): Verdict { return CONTINUE; }
+  // Xen's PV ABI has no task gates or TSS switches (docs/pv-abi.md): the run ends with a report.
+  taskSwitch(): Verdict { return exit(-1, { detail: 'task switches (not in the Xen PV ABI)' }); }
   msr(_cpu: Cpu, _a: MsrAccess): Verdict { return CONTINUE; }
 
   /** EVTCHNSTAT of a port, for tests and event_channel_op status. */

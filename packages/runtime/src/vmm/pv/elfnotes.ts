@@ -33,6 +33,15 @@ export interface XenGuestParams {
 export const XENFEAT_NAMES = ['writable_page_tables', 'writable_descriptor_tables', 'auto_translated_physmap', 'supervisor_mode_kernel', 'pae_pgdir_above_4gb', 'hvm_callback_vector', 'dom0'] as const;
 /** Features this monitor offers: the rest need hardware or modes it does not model. */
 export const SUPPORTED_XENFEATS: readonly string[] = ['pae_pgdir_above_4gb'];
+/**
+ * Required features accepted although not offered, because Xen accepts them too: the domU builder
+ * checks required features only against the kernel's own FEATURES list (xg_dom_core.c
+ * xc_dom_parse_image: f_active & parms->f_supported, both from the note) and dom0_build.c not at
+ * all, and neither turns anything on for writable_page_tables (the builders set only the
+ * pae_extended_cr3 assist). A kernel that wants writes to its tables emulated must itself ask for
+ * VMASST_TYPE_writable_pagetables, which this monitor refuses (docs/pv-abi.md).
+ */
+export const ACCEPTED_UNOFFERED_XENFEATS: readonly string[] = ['writable_page_tables'];
 
 interface RawNotes { strings: Map<number, string>; numbers: Map<number, number>; count: number }
 
@@ -167,7 +176,7 @@ export function xenGuestParams(image: Uint8Array): XenGuestParams {
   // xg_dom_elfloader.c: without PAE the guest type is xen-3.0-x86_32, which no 64-bit Xen offers.
   if (p.pae === 'no') throw new PvImageError("the kernel is not PAE (PAE_MODE must be 'yes' or 'bimodal', or __xen_guest PAE=yes): non-PAE 32-bit PV (xen-3.0-x86_32) was removed in Xen 3.3; this backend runs xen-3.0-x86_32p");
   for (const f of p.requiredFeatures) {
-    if (!SUPPORTED_XENFEATS.includes(f)) throw new PvImageError(`the kernel requires XENFEAT ${f}, which this monitor does not offer`);
+    if (!SUPPORTED_XENFEATS.includes(f) && !ACCEPTED_UNOFFERED_XENFEATS.includes(f)) throw new PvImageError(`the kernel requires XENFEAT ${f}, which this monitor does not offer`);
   }
   // elf_xen_addr_calc_check
   if (p.paddrOffset !== null && p.virtBase === null) throw new PvImageError('ELF_PADDR_OFFSET set, VIRT_BASE unset');

@@ -18,8 +18,17 @@ export const PT_SEGDESC = 5;
 export const TYPE_NAMES = ['none', 'L1', 'L2', 'L3', 'writable', 'descriptor table'] as const;
 
 const PTE_P = 1, PTE_RW = 2, PTE_A = 0x20, PTE_D = 0x40, PTE_PS = 0x80;
-/** PAE PDPTE bits that are reserved on native PAE (SDM vol. 3A §4.4.1, table 4-8): 2:1, 8:5. */
-const L3_DISALLOWED = 0x1e6;
+/**
+ * Flags Xen refuses in a 32-bit PV guest's L3 entry: mm.c l3_disallow_mask = 0xFFFFF198 (PWT, PCD,
+ * PS, G; the bits from 12 up are the address here, the high word is checked apart).
+ */
+const L3_DISALLOWED = 0x198;
+/**
+ * RW, US, A, D: allowed by Xen, which runs the guest's L3 as a long-mode L3 (adjust_guest_l3e),
+ * but reserved in a PAE PDPTE (SDM vol. 3A §4.4.1, table 4-8), which is what the L3 is on this
+ * CPU: cleared when an entry is stored, so the guest reads them back as 0.
+ */
+const L3_PDPTE_CLEARED = 0x66;
 
 export interface FrameOwner {
   /** The guest's frames at boot: [firstGuestMfn, firstGuestMfn + nrGuestFrames). */
@@ -107,6 +116,12 @@ export class FrameTable {
         for (let j = 0; j < i; j++) this.putEntry(t, this.lo(mfn, j), this.hi(mfn, j));
         return false;
       }
+      if (t === PT_L3) {
+        for (let i = 0; i < n; i++) {
+          const lo = this.lo(mfn, i);
+          if ((lo & PTE_P) !== 0) this.cpu.mem.write32(mfn * 4096 + i * 8, lo & ~L3_PDPTE_CLEARED);
+        }
+      }
       return true;
     } finally {
       this.pinned[mfn]! &= ~2;
@@ -138,7 +153,7 @@ export class FrameTable {
       return null;
     }
     if (t === PT_L2 && (lo & PTE_PS) !== 0) return 'superpage (PSE) entries are not allowed in a PV guest';
-    if (t === PT_L3 && (lo & L3_DISALLOWED) !== 0) return 'reserved PDPTE bits set (only P, PWT, PCD and AVL may be)';
+    if (t === PT_L3 && (lo & L3_DISALLOWED) !== 0) return 'L3 entry flags Xen refuses (PWT, PCD, PS or G: l3_disallow_mask)';
     if (!this.owns(mfn)) return `frame 0x${mfn.toString(16)} is not the domain's`;
     if (!take) return this.canGet(mfn, t - 1) ? null : `frame 0x${mfn.toString(16)} cannot be an ${TYPE_NAMES[t - 1]} table (it is ${TYPE_NAMES[this.type[mfn]!]})`;
     return this.getType(mfn, t - 1) ? null : `frame 0x${mfn.toString(16)} cannot be an ${TYPE_NAMES[t - 1]} table (it is ${TYPE_NAMES[this.type[mfn]!]}, or its entries do not validate)`;
@@ -172,6 +187,7 @@ export class FrameTable {
     if (preserveAd && t === PT_L1) lo = (lo & ~(PTE_A | PTE_D)) | (oldLo & (PTE_A | PTE_D));
     const why = this.entryError(t, lo, hi, true);
     if (why !== null) return why;
+    if (t === PT_L3 && (lo & PTE_P) !== 0) lo &= ~L3_PDPTE_CLEARED;
     const mem = this.cpu.mem;
     mem.write32(mfn * 4096 + index * 8, lo);
     mem.write32(mfn * 4096 + index * 8 + 4, hi);

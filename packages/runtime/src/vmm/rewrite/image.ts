@@ -40,6 +40,26 @@ export interface RewrittenImage {
    * original instructions instead (the stubs are kernel-only; see the monitor).
    */
   entries: Map<number, { site: PatchMapSite; start: number }>;
+  /**
+   * Each instruction of a relocated form in a trampoline (a relocated copy, a rewritten branch,
+   * the `push` and `jmp` of a relocated call), by its stub address: what the monitor reports
+   * instead when it faults there (docs/rewrite-backend.md, "Faults in relocated instructions").
+   */
+  relocated: Map<number, RelocatedPart>;
+}
+
+/**
+ * One instruction of the relocated form of the displaced instruction at `addr`. `undo` is what
+ * the relocated form did before this part that the original, faulting, would not have done:
+ * `esp` the `push` of a relocated call (ESP 4 lower), `count` the decrement of a relocated LOOP
+ * whose `jmp` to the target faults (ECX, or CX with a 16-bit address size, 1 lower).
+ */
+export interface RelocatedPart {
+  addr: number;
+  length: number;
+  undo: 'none' | 'esp' | 'count' | 'count16';
+  /** The original's next instruction when the relocated form is followed by `jmp resume` (its target), else null. */
+  resumeAfter: number | null;
 }
 
 export interface CheckOptions {
@@ -175,15 +195,16 @@ export function checkRewrittenImage(image: Uint8Array, opts: CheckOptions = {}):
     if (g) g.push(s);
     else groups.set(s.patchStart, [s]);
   }
+  const relocated = new Map<number, RelocatedPart>();
   for (const [patchStart, group] of groups) {
     const entry = jumpTarget(byte, patchStart)!;
-    checkTrampoline(map.stubVaddr, stubBytes, group, entry);
+    checkTrampoline(map.stubVaddr, stubBytes, group, entry, relocated);
   }
 
   // A copy, never a view: a Node Buffer's slice() shares the caller's bytes (and its pool offset).
   const guestImage = new Uint8Array(image);
   for (const p of stubs) new DataView(guestImage.buffer).setUint32(p.entryOffset, PT_NULL, true);
-  return { map, stubSegments: stubs, stubBytes, guestImage, byEscape, byInt3, byAddr, entries };
+  return { map, stubSegments: stubs, stubBytes, guestImage, byEscape, byInt3, byAddr, entries, relocated };
 }
 
 /** The image byte at virtual address `a` (outside the stub segment), from the PT_LOAD holding it. */
@@ -215,9 +236,10 @@ const LOOP_LIKE = new Set(['loop', 'loope', 'loopne', 'jecxz', 'jcxz']);
 /**
  * Walks the trampoline of one patched run (the sites sharing `patch start`) from `entry` and
  * checks it against the displaced bytes: each site's part where its record says, each other
- * instruction relocated as docs/patch-abi.md's table says, then `jmp resume`.
+ * instruction relocated as docs/patch-abi.md's table says, then `jmp resume`. Adds each part of
+ * each relocated form to `relocated`.
  */
-function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSite[], entry: number): void {
+function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSite[], entry: number, relocated: Map<number, RelocatedPart>): void {
   const first = group[0]!;
   const where = `patched run at ${hex(first.patchStart)}`;
   const displaced = first.displaced;
@@ -239,6 +261,10 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
       throw new PatchMapError(`${where}: expected \`${mnemonic} ${hex(target)}\` at ${hex(p)} in its trampoline`);
     }
     return p + j.length;
+  };
+  const isJumpTo = (q: number, target: number): boolean => {
+    const j = decodeStub(q);
+    return mnemonicOf(j.form) === 'jmp' && (j.target >>> 0) === (target >>> 0) && j.opKinds[0] === OpKind.NearBranch32;
   };
   let p = entry >>> 0;
   let x = first.patchStart >>> 0;
@@ -265,16 +291,22 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
       if (site !== undefined && site.stubAddr !== p) throw new PatchMapError(`site ${hex(site.addr)}: its stub part is at ${hex(p)} in the trampoline, the map says ${hex(site.stubAddr)}`);
       const next = (x + ins.length) >>> 0;
       const flow = classOf(ins.form).flow;
+      // The parts of this relocated form, by stub address (see RelocatedPart).
+      const parts: [number, RelocatedPart['undo']][] = [[p, 'none']];
       if (ins.opCount > 0 && ins.opKinds[0] === OpKind.NearBranch32) {
         if (m === 'jmp') p = expectJump(p, 'jmp', ins.target);
         else if (m === 'call') {
           const push = decodeStub(p);
           if (mnemonicOf(push.form) !== 'push' || (push.imm >>> 0) !== next) throw new PatchMapError(`${where}: the relocated call at ${hex(x)} does not push its original return address ${hex(next)}`);
+          parts.push([p + push.length, 'esp']);
           p = expectJump(p + push.length, 'jmp', ins.target);
         } else if (LOOP_LIKE.has(m)) {
           for (let i = 0; i < bytes.length - 1; i++) if (at(p + i) !== bytes[i]) throw new PatchMapError(`${where}: the relocated ${m} at ${hex(x)} differs`);
           p += bytes.length - 1;
           if (at(p) !== 0x02 || at(p + 1) !== 0xeb || at(p + 2) !== 0x05) throw new PatchMapError(`${where}: the relocated ${m} at ${hex(x)} differs`);
+          // `jmp .+5` stays inside the stub and cannot fault; the `jmp target` after it runs
+          // only when the branch is taken, after a LOOP decremented its count.
+          parts.push([p + 3, m.startsWith('loop') ? (ins.addressSize === 16 ? 'count16' : 'count') : 'none']);
           p = expectJump(p + 3, 'jmp', ins.target);
         } else {
           p = expectJump(p, m, ins.target);
@@ -285,6 +317,7 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
         p += push.length;
         const j = decodeStub(p);
         if (mnemonicOf(j.form) !== 'jmp' || j.length !== ins.length) throw new PatchMapError(`${where}: the relocated indirect call at ${hex(x)} is not the same operand's jmp`);
+        parts.push([p, 'esp']);
         p += j.length;
       } else {
         for (let i = 0; i < bytes.length; i++) {
@@ -292,6 +325,9 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
         }
         p += bytes.length;
       }
+      // Only where the original's next instruction is where `jmp resume` goes (the end of the run).
+      const resumeAfter = next === end && (first.resume >>> 0) === end && isJumpTo(p, end) ? end : null;
+      for (const [a, undo] of parts) relocated.set(a >>> 0, { addr: x, length: ins.length, undo, resumeAfter });
     }
     x = (x + ins.length) >>> 0;
   }

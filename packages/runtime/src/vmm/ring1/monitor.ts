@@ -25,7 +25,7 @@ import { Fault, Vector } from '../../cpu/fault';
 import { buildHandlers } from '../../cpu/handlers';
 import {
   CONTINUE, EventKind, HANDLED, MonitorExit, exit, interruptionInfo,
-  type CrAccess, type ExceptionEvent, type Interceptor, type IoAccess, type MsrAccess, type PageWalk, type Verdict,
+  type ExceptionEvent, type Interceptor, type MsrAccess, type PageWalk, type Verdict,
 } from '../../cpu/intercept';
 import { deliverException } from '../../cpu/interrupts';
 import { msrState } from '../../cpu/msr-state';
@@ -34,7 +34,7 @@ import { SegReg } from '../../cpu/registers';
 import type { Machine } from '../../machine/machine';
 import { WATCH_DECODE_CACHE, WATCH_DESCRIPTOR_TABLE } from '../../machine/memory';
 import { ExitAccounting, exitReasonOfMnemonic, type ExitVia } from '../accounting';
-import { HOLE_END, HOLE_START, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, type RewrittenImage } from '../rewrite/image';
+import { HOLE_END, HOLE_START, HOLE_STUB_END, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, type RewrittenImage } from '../rewrite/image';
 import type { PatchMapSite } from '../rewrite/patchmap';
 
 const CR0_PE = 1;
@@ -50,7 +50,7 @@ const PF_P = 1, PF_W = 2, PF_U = 4;
  * Monitor structures in the top of the hole: the shadow GDT (64 KiB, the largest GDT), the
  * monitor's IDT and the shadow LDT. Guest segment limits are clipped to end below MONITOR_LINEAR.
  */
-export const MONITOR_LINEAR = 0xfffe0000;
+export const MONITOR_LINEAR = HOLE_STUB_END;
 export const SEGMENT_CLIP = MONITOR_LINEAR - 1;
 const SHADOW_GDT_OFFSET = 0;
 const MONITOR_IDT_OFFSET = 0x10000;
@@ -721,8 +721,8 @@ export class Ring1Monitor implements Interceptor {
 
   instruction(_cpu: Cpu, _ins: Instruction): Verdict { return CONTINUE; }
 
-  io(_cpu: Cpu, _a: IoAccess): Verdict { return CONTINUE; }
-  controlRegister(_cpu: Cpu, _a: CrAccess): Verdict { return CONTINUE; }
+  // A task switch would load CS and SS from a TSS at the guest's own RPLs, outside the monitor: refused, as before the CPU had them.
+  taskSwitch(): Verdict { return refuse('task switches (hardware task switching under a ring-1 monitor)'); }
   msr(_cpu: Cpu, _a: MsrAccess): Verdict { return CONTINUE; }
 }
 

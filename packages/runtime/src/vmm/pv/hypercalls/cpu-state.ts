@@ -1,7 +1,7 @@
 // Hypercalls for the vCPU's protected-mode state: trap table, GDT, kernel stack, callbacks, FPU
 // switch, descriptors, vm_assist, iret, I/O privilege (xen.h, arch-x86/xen.h, callback.h, physdev.h).
 import {
-  CALLBACKOP_register, CALLBACKOP_unregister, CALLBACKTYPE, EFAULT, EINVAL, ENOSYS, FIRST_RESERVED_GDT_ENTRY,
+  CALLBACKF_mask_events, CALLBACKOP_register, CALLBACKOP_unregister, CALLBACKTYPE, EFAULT, EINVAL, ENOSYS, FIRST_RESERVED_GDT_ENTRY,
   PHYSDEVOP_set_iopl, TRAP_INFO_SIZE, VMASST_CMD_disable, VMASST_CMD_enable, VMASST_TYPE,
 } from '../abi';
 import { checkDescriptor } from '../gdt';
@@ -68,34 +68,50 @@ export const stackSwitch: HypercallHandler = (d, [ss, esp]) => {
   return 0;
 };
 
-/** HYPERVISOR_set_callbacks(event_cs, event_eip, failsafe_cs, failsafe_eip). */
+/** fixup_guest_code_selector: a 32-bit PV kernel's selectors with RPL 0 get RPL 1. */
+const guestCs = (cs: number): number => ((cs & 3) === 0 ? cs | 1 : cs) & 0xffff;
+
+/** HYPERVISOR_set_callbacks(event_cs, event_eip, failsafe_cs, failsafe_eip) (pv/callback.c compat_set_callbacks). */
 export const setCallbacks: HypercallHandler = (d, [ecs, eeip, fcs, feip]) => {
-  d.eventCallback = { cs: ecs! & 0xffff, eip: eeip! };
-  d.failsafeCallback = { cs: fcs! & 0xffff, eip: feip! };
+  d.eventCallback = { cs: guestCs(ecs!), eip: eeip! };
+  d.failsafeCallback = { cs: guestCs(fcs!), eip: feip! };
+  d.failsafeMasksEvents = false;
   return 0;
 };
 
-/** HYPERVISOR_callback_op(cmd, callback_register *): event and failsafe (and NMI) callbacks (callback.h). */
+/**
+ * HYPERVISOR_callback_op(cmd, callback_register *), as Xen's 32-bit (compat) path
+ * (pv/callback.c compat_register_guest_callback / compat_unregister_guest_callback /
+ * compat_callback_op): register event, failsafe, syscall32, sysenter and NMI; other types
+ * (syscall, sysenter_deprecated, unknown) -ENOSYS; unregister only NMI (the others -EINVAL);
+ * an unknown command -EINVAL. callback_register is {u16 type, u16 flags, {u32 cs, u32 eip}}.
+ */
 export const callbackOp: HypercallHandler = (d, [cmd, arg]) => {
   if (cmd === CALLBACKOP_register) {
     const b = d.gm.readBytes(arg!, 12);
     if (b === null) return EFAULT;
     const type = b[0]! | (b[1]! << 8);
-    const cs = b[4]! | (b[5]! << 8);
+    const masks = ((b[2]! | (b[3]! << 8)) & CALLBACKF_mask_events) !== 0;
+    const cs = guestCs(b[4]! | (b[5]! << 8));
     const eip = (b[8]! | (b[9]! << 8) | (b[10]! << 16) | (b[11]! << 24)) >>> 0;
-    if (type === CALLBACKTYPE.event) d.eventCallback = { cs, eip };
-    else if (type === CALLBACKTYPE.failsafe) d.failsafeCallback = { cs, eip };
-    else if (type === CALLBACKTYPE.nmi) { /* accepted; this machine raises no NMI */ }
-    else return EINVAL; // syscall/sysenter callbacks are for 64-bit Xen's compat entry points; not modelled
-    return 0;
+    switch (type) {
+      case CALLBACKTYPE.event: d.eventCallback = { cs, eip }; return 0;
+      case CALLBACKTYPE.failsafe: d.failsafeCallback = { cs, eip }; d.failsafeMasksEvents = masks; return 0;
+      // Recorded as Xen records them; this IA-32 CPU never enters them (docs/pv-abi.md).
+      case CALLBACKTYPE.syscall32: d.syscall32Callback = { cs, eip, masksEvents: masks }; return 0;
+      case CALLBACKTYPE.sysenter: d.sysenterCallback = { cs, eip, masksEvents: masks }; return 0;
+      case CALLBACKTYPE.nmi: return 0; // accepted; this machine raises no NMI
+      default: return ENOSYS;
+    }
   }
   if (cmd === CALLBACKOP_unregister) {
     const t = d.gm.read16(arg!);
     if (t === null) return EFAULT;
-    // pv/callback.c: the event and failsafe callbacks cannot be unregistered.
-    return t === CALLBACKTYPE.nmi ? 0 : EINVAL;
+    if (t === CALLBACKTYPE.nmi) return 0;
+    const fixed: number[] = [CALLBACKTYPE.event, CALLBACKTYPE.failsafe, CALLBACKTYPE.syscall32, CALLBACKTYPE.sysenter];
+    return fixed.includes(t) ? EINVAL : ENOSYS;
   }
-  return ENOSYS;
+  return EINVAL;
 };
 
 /** HYPERVISOR_fpu_taskswitch(set): CR0.TS. */

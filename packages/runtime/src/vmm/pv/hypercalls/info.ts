@@ -2,7 +2,7 @@
 import {
   CONSOLEIO_read, CONSOLEIO_write, DOMID_SELF, EFAULT, EINVAL, ENOSYS, EPERM, GNTST_okay, GNTTABOP,
   HYPERVISOR_VIRT_START_PAE, START_INFO_MAGIC_X86_32P, XENVER, XEN_CAPABILITIES_INFO_LEN, XEN_CHANGESET_INFO_LEN,
-  XEN_COMMANDLINE_LEN, XEN_EXTRAVERSION_LEN, XEN_MAJOR, XEN_MINOR,
+  XEN_COMMANDLINE_LEN, XEN_COMPILE_INFO_FIELDS, XEN_EXTRAVERSION_LEN, XEN_MAJOR, XEN_MINOR,
 } from '../abi';
 import { GRANT_FRAMES } from '../layout';
 import type { HypercallHandler } from './types';
@@ -28,6 +28,13 @@ export const xenVersion: HypercallHandler = (d, [cmd, arg]) => {
     case XENVER.version: return ((XEN_MAJOR << 16) | XEN_MINOR) >>> 0;
     case XENVER.extraversion: return put(fixedString('-ringshift', XEN_EXTRAVERSION_LEN));
     case XENVER.capabilities: return put(fixedString(`${START_INFO_MAGIC_X86_32P} `, XEN_CAPABILITIES_INFO_LEN));
+    case XENVER.compile_info: { // open to every guest, as in Xen's default XSM policy (xsm_xen_version)
+      const values = ['ringshift pv backend (TypeScript)', 'ringshift', 'ringshift', ''];
+      const b = new Uint8Array(XEN_COMPILE_INFO_FIELDS.reduce((x, y) => x + y, 0));
+      let at = 0;
+      XEN_COMPILE_INFO_FIELDS.forEach((len, i) => { b.set(fixedString(values[i]!, len), at); at += len; });
+      return put(b);
+    }
     case XENVER.changeset: return put(fixedString('ringshift pv backend', XEN_CHANGESET_INFO_LEN));
     case XENVER.platform_parameters: { // xen_platform_parameters {xen_ulong_t virt_start}
       const b = new Uint8Array(4);

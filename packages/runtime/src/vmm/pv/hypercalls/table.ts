@@ -18,7 +18,12 @@ export interface HypercallEntry {
   readonly inMulticall: boolean;
 }
 
-/** HYPERVISOR_multicall(entries[], nr): each entry {op, result, args[6]} (32 bytes); results written back. */
+/**
+ * HYPERVISOR_multicall(entries[], nr): each entry {op, result, args[6]} (32 bytes); results written
+ * back. An iret entry performs the iret and ends the multicall there (pv/hypercall.c
+ * pv_do_multicall_call: mc_exit, the XSA-213 fix): later entries do not run, and EAX is the
+ * frame's, as after a plain HYPERVISOR_iret.
+ */
 const multicall: HypercallHandler = (d, [list, nr]) => {
   if (d.multicallDepth > 0) return ENOSYS;
   if (nr! > MAX_BATCH) return EINVAL;
@@ -31,6 +36,11 @@ const multicall: HypercallHandler = (d, [list, nr]) => {
       const v = new DataView(b.buffer);
       const op = v.getUint32(0, true);
       const args = [0, 1, 2, 3, 4].map((k) => v.getUint32(8 + k * 4, true));
+      if (op === HYPERVISOR.iret) {
+        d.iret();
+        d.gm.write32(at + 4, d.cpu.regs[0]!);
+        return null;
+      }
       const e = HYPERCALLS_BY_NR.get(op);
       const r = e === undefined || !e.inMulticall ? ENOSYS : e.handler(d, args);
       d.gm.write32(at + 4, r ?? 0);
