@@ -16,6 +16,7 @@ import { ElfError, RewriteInputError } from '@ringshift/rewriter';
 import { BACKENDS, MultibootError, PatchMapError, hasPatchMap } from '@ringshift/runtime';
 import type { BackendName } from '@ringshift/runtime';
 import type { Command } from '../main';
+import { parseBackendList } from './compare';
 import { BufferedWriter, EXIT_FOUND, EXIT_OK, InputError, parseNumber, readInputFile } from '../output';
 import type { Io } from '../output';
 import { MAX_ITEMS } from '../check/program';
@@ -57,18 +58,11 @@ export const checkCommand: Command<CheckArgs> = {
 
 function parseBackends(text: string | undefined, forRandom: boolean): BackendName[] {
   if (text === undefined) return defaultRandomBackends();
-  const names = text.split(',').map((s) => s.trim());
-  const known = BACKENDS as readonly string[];
-  for (const n of names) {
-    if (!known.includes(n)) throw new InputError(`invalid --backends '${text}': unknown backend '${n}' (expected ${BACKENDS.join(', ')})`);
-  }
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup !== undefined) throw new InputError(`invalid --backends '${text}': ${dup} is named twice`);
-  if (names.length < 2) throw new InputError(`invalid --backends '${text}': name two or more backends to compare, e.g. native,rewrite`);
+  const names = parseBackendList(text);
   if (forRandom && names.includes('pv')) {
     throw new InputError(`invalid --backends '${text}': generated programs are plain multiboot kernels, which have no PV form; leave pv out with --random`);
   }
-  return names as BackendName[];
+  return names;
 }
 
 function count(text: string | undefined, option: string, fallback: number): number {

@@ -83,7 +83,7 @@ interface ContextLine { line: number; text: string }
 interface Ran { run: CompareRun; serial: Uint8Array }
 
 function compare(args: CompareArgs, io: Io): number {
-  const backends = parseBackends(args.backends);
+  const backends = parseBackendList(args.backends);
   const maxInstructions = args.maxInstructions === undefined ? undefined : positive(args.maxInstructions, '--max-instructions');
   const timeoutMs = args.timeout === undefined ? undefined : seconds(args.timeout);
   const image = readInputFile(args.image);
@@ -275,7 +275,8 @@ function printText(out: BufferedWriter, image: string, runs: Ran[], differences:
   out.write(`different: ${[...kinds].join(', ')}\n`);
 }
 
-function parseBackends(text: string): BackendName[] {
+/** `--backends` of compare and check: two or more distinct names from BACKENDS, the first the reference. */
+export function parseBackendList(text: string): BackendName[] {
   const names = text.split(',').map((s) => s.trim());
   const known = BACKENDS as readonly string[];
   for (const n of names) {
