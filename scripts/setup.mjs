@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Brings a fresh clone (Node 20 + npm only) to a working state, and does nothing
 // slow when everything is already there: pnpm at the pinned version, the Debian
-// tools the tests and examples use, workspace dependencies, and the example guests.
+// tools the tests and examples use, workspace dependencies, the CLI's bundle, and the example
+// guests.
 // Plain Node with no dependencies, because it runs before anything is installed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -71,6 +72,12 @@ function ensureDeps() {
   writeFileSync(stamp, digest);
 }
 
+/** The CLI's ahead-of-time bundle (scripts/build-cli.mjs): optional, the bin shim falls back to tsx. */
+function ensureCliBundle() {
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'build-cli.mjs'), '--if-stale'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) log('the CLI bundle was not built; ringshift runs its sources through tsx');
+}
+
 function ensureExamples() {
   if (!existsSync(join(root, 'examples', 'Makefile'))) return;
   // make is itself the up-to-date check.
@@ -87,6 +94,7 @@ try {
   ensurePnpm();
   ensureApt();
   ensureDeps();
+  ensureCliBundle();
   ensureExamples();
   ensureI386Fixtures();
 } catch (e) {

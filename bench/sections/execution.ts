@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadGuest, runGuest } from '@ringshift/runtime';
 import { buildLoops, patchLoops, type LoopName } from '../guests/params';
 import { ratio, summarize, timeMs, type Summary } from '../lib/stats';
@@ -114,8 +115,8 @@ async function v86Run(image: Uint8Array, jit: boolean): Promise<{ ms: number; co
   }
 }
 
-function processRun(cmd: string, args: string[]): number {
-  const { value: r, ms } = timeMs(() => spawnSync(cmd, args, { encoding: 'utf8', timeout: 600_000 }));
+function processRun(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
+  const { value: r, ms } = timeMs(() => spawnSync(cmd, args, { encoding: 'utf8', timeout: 600_000, ...(env ? { env: { ...process.env, ...env } } : {}) }));
   if (r.error) throw r.error;
   // isa-debug-exit: the guest writes 0, the process exits (0 << 1) | 1.
   if (r.status !== 1) throw new Error(`${cmd} exited ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0] ?? ''}`);
@@ -137,6 +138,11 @@ export async function benchExecution(opts: ExecutionBenchOptions): Promise<Execu
   const dir = mkdtempSync(join(tmpdir(), 'ringshift-bench-'));
   const loops: LoopResult[] = [];
   const wholeRun: WholeRunResult[] = [];
+  // The bin shim runs the CLI's ahead-of-time bundle when it is up to date (packages/cli/bin/
+  // bundle.mjs), else its sources through tsx: time both start-ups, the bundle only if it is there.
+  const shim = (await import(pathToFileURL(join(opts.root, 'packages', 'cli', 'bin', 'bundle.mjs')).href)) as { freshBundle: () => string | null };
+  const withBundle = shim.freshBundle() !== null;
+  if (!withBundle) notes.push('no up-to-date CLI bundle (node scripts/build-cli.mjs builds it): `ringshift run` was timed through tsx only.');
   try {
     for (const loop of ['compute', 'paging'] as const) {
       const iterations = opts.iterations[loop];
@@ -171,10 +177,13 @@ export async function benchExecution(opts: ExecutionBenchOptions): Promise<Execu
       const bin = join(opts.root, 'packages', 'cli', 'bin', 'ringshift.mjs');
       const rsArgs = (f: string): string[] => [bin, 'run', f, '--serial', join(dir, 'serial.txt')];
       let qemuMs: number | null = null;
-      for (const [command, exe, args] of [['qemu-system-i386 -accel tcg -kernel', 'qemu-system-i386', qemuArgs], ['ringshift run (node + tsx)', process.execPath, rsArgs]] as const) {
+      const commands: [string, string, (f: string) => string[], NodeJS.ProcessEnv?][] = [['qemu-system-i386 -accel tcg -kernel', 'qemu-system-i386', qemuArgs]];
+      if (withBundle) commands.push(['ringshift run (node, bundle)', process.execPath, rsArgs]);
+      commands.push(['ringshift run (node + tsx)', process.execPath, rsArgs, { RINGSHIFT_NO_BUNDLE: '1' }]);
+      for (const [command, exe, args, env] of commands) {
         try {
-          const ms = summarize(await repeat(opts.runs, opts.warmup, () => processRun(exe, args(file))));
-          const startupMs = opts.startup ? summarize(await repeat(opts.runs, 0, () => processRun(exe, args(startFile)))) : null;
+          const ms = summarize(await repeat(opts.runs, opts.warmup, () => processRun(exe, args(file), env)));
+          const startupMs = opts.startup ? summarize(await repeat(opts.runs, 0, () => processRun(exe, args(startFile), env))) : null;
           const net = startupMs === null ? 0 : ms.median - startupMs.median;
           if (qemuMs === null) qemuMs = ms.median;
           wholeRun.push({ loop, command, ms, startupMs, mips: net > 0 ? instructions / net / 1000 : null, vsQemu: ms.median / qemuMs });
