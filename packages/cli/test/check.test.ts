@@ -169,4 +169,35 @@ describe('regressions found by the property', () => {
     expect(r.difference).toBeNull();
     expect(r.runs[1]!.reason).toBe('exit');
   });
+
+  // Found by `ringshift check --random`: a DIV by zero that T2 relocated into a trampoline (the
+  // successor of an escaped instruction) was reported with its stub address (EIP 0xFFC0xxxx)
+  // instead of its own. The monitor now reports faults in relocated instructions at the original.
+  it('a fault in a relocated instruction reports its original address', { timeout: 60_000 }, () => {
+    const p: GuestProgram = { items: [{ kind: 'gp', r: [2157898192, 5531747, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'fall', dataSeed: 1452908296 };
+    const r = checkProgram(p, { backends: ['native', 'rewrite'] });
+    expect(r.difference).toBeNull();
+    expect(r.runs[1]!.reason).toBe('exit');
+  });
+
+  it('the loader maps every relocated instruction of that counterexample to its original address', async () => {
+    const { checkRewrittenImage } = await import('@ringshift/runtime');
+    const { Decoder, Instruction } = await import('@ringshift/decoder');
+    const p: GuestProgram = { items: [{ kind: 'gp', r: [2157898192, 5531747, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'fall', dataSeed: 1452908296 };
+    const rw = checkRewrittenImage(checkProgram(p, { backends: ['rewrite'] }).rewrite!.image);
+    const mapped = new Set([...rw.relocated!.values()].map((q) => q.addr));
+    // Independently of the loader's walk: every displaced instruction that is not a site with a stub part.
+    const expected: number[] = [];
+    const runs = new Map(rw.map.sites.filter((t) => t.tactic !== 'trap').map((t) => [t.patchStart, t]));
+    for (const s of runs.values()) {
+      const ins = new Instruction();
+      for (let x = s.patchStart; x < s.patchStart + s.displaced.length; x += ins.length) {
+        new Decoder(32, s.displaced.subarray(x - s.patchStart), x).decodeAt(ins);
+        const site = rw.map.sites.find((t) => t.addr === x);
+        if (site === undefined || site.stubKind === 'empty') expected.push(x);
+      }
+    }
+    expect(expected.length).toBeGreaterThan(0);
+    expect([...mapped].sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
+  });
 });

@@ -71,15 +71,11 @@ const ES_SELECTORS = [...DS_SELECTORS, 0x48, 0x70];
  * - DS loads that leave DS unusable (null, read-only, code): the inline stubs write the shared
  *   page through DS and fault. DS gets writable flat selectors, or ones whose load faults.
  * - LSS: not a site (the table does not class it as sensitive), so it runs at CPL 1, where a
- *   selector with RPL 0 faults; LDS/LES/LFS/LGS get only selectors that load (below).
- * - Faults in general-purpose instructions (DIV/IDIV/AAM #DE, segment overrides, the alias
- *   page not present): one that a tactic relocated into a trampoline (T2 successors, T2e
- *   evictions) faults with the trampoline's address.
+ *   selector with RPL 0 faults.
+ * (Faults in instructions relocated into a trampoline reported the trampoline's address until
+ * the monitor translated them; they are no longer left out.)
  */
 const USABLE_DS_SELECTORS = [0x10, 0x10, 0x18, 0x18, 0x30, 0x33, 0x04, 0x13, 0x50, 0x38, 0x80, 0x1c];
-const FAULTING_GP = new Set(['div', 'idiv', 'aam']);
-/** Selectors every data segment register loads at CPL 0 (LDS..LGS with avoidKnown). */
-const LOADING_SELECTORS = [0x10, 0x18, 0x30, 0x33, 0x04];
 
 /** Build options. */
 export interface HarnessOptions {
@@ -126,7 +122,7 @@ function dataMem(c: Ctx, w: number, bytes: number, seg = true): Operand {
   const page = pick(pages, w);
   const disp = page + ((w >>> 4) % (L.PAGE - bytes + 1));
   // Now and then through ES/FS/GS/CS/SS: whatever the program loaded there decides.
-  const override = seg && !c.avoidKnown && (w >>> 28) === 0xf ? pick(['es', 'fs', 'gs', 'ss', 'cs'], w >>> 24) : undefined;
+  const override = seg && (w >>> 28) === 0xf ? pick(['es', 'fs', 'gs', 'ss', 'cs'], w >>> 24) : undefined;
   return mem({ disp, size: bytes, ...(override ? { seg: override } : {}) });
 }
 
@@ -143,7 +139,6 @@ const MEM_BYTES: Record<string, number> = { UInt8: 1, Int8: 1, UInt16: 2, Int16:
 function gpInstruction(c: Ctx, r: readonly number[]): Instruction | null {
   const w = (k: number): number => r[k % r.length]! >>> 0;
   const form = pick(GP_FORMS, w(0));
-  if (c.avoidKnown && FAULTING_GP.has(form.mnemonic)) return null;
   const memBytes = MEM_BYTES[form.mem ?? ''] ?? 4;
   const bitTest = /^bt[src]?$/.test(form.mnemonic);
   let usesMem = false;
@@ -370,9 +365,7 @@ function emitSreg(c: Ctx, item: Item): void {
       // LDS/LES/LFS/LGS/LSS r32, m16:32: offset, then the selector.
       const at = L.DATA + 0x800 + ((w(4) % 0x100) & ~3);
       a.ins('Mov_rm32_imm32', mem({ disp: at, size: 4 }), imm(w(5)));
-      // LDS..LGS are not sites: with avoidKnown, only selectors that load (a fault in one that
-      // a tactic relocated would report the trampoline's address).
-      a.ins('Mov_rm16_imm16', mem({ disp: at + 4, size: 2 }), imm(c.avoidKnown ? pick(LOADING_SELECTORS, w(2)) : sel));
+      a.ins('Mov_rm16_imm16', mem({ disp: at + 4, size: 2 }), imm(sel));
       if (!(c.avoidKnown && sreg === 'ss')) a.ins(`L${sreg}_r32_m1632`, reg(R), mem({ disp: at, size: 6 }));
       return;
     }
@@ -466,7 +459,7 @@ function emitPaging(c: Ctx, item: Item): void {
       // Remap the alias page (present or not, writable or not), then flush it as the SDM requires
       // for a stale entry not to be used (vol. 3A §4.10.4.1): what a stale TLB entry would show
       // is allowed to differ between machines.
-      const target = pick(c.avoidKnown ? [L.DATA, L.DATA2] : [L.DATA, L.DATA2, L.DATA, 0], w(2));
+      const target = pick([L.DATA, L.DATA2, L.DATA, 0], w(2));
       const flags = target === 0 ? 0 : pick([3, 1, 3], w(3));
       a.ins('Mov_rm32_imm32', ssMem(L.ALIAS_PTE, 4), imm(target | flags));
       if (w(4) & 1) a.ins('Invlpg_m', mem({ disp: L.ALIAS, size: 1 }));

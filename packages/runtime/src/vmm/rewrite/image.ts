@@ -44,8 +44,9 @@ export interface RewrittenImage {
    * Each instruction of a relocated form in a trampoline (a relocated copy, a rewritten branch,
    * the `push` and `jmp` of a relocated call), by its stub address: what the monitor reports
    * instead when it faults there (docs/rewrite-backend.md, "Faults in relocated instructions").
+   * Always set by checkRewrittenImage; optional for images put together by hand (tests).
    */
-  relocated: Map<number, RelocatedPart>;
+  relocated?: Map<number, RelocatedPart>;
 }
 
 /**
@@ -58,8 +59,6 @@ export interface RelocatedPart {
   addr: number;
   length: number;
   undo: 'none' | 'esp' | 'count' | 'count16';
-  /** The original's next instruction when the relocated form is followed by `jmp resume` (its target), else null. */
-  resumeAfter: number | null;
 }
 
 export interface CheckOptions {
@@ -262,10 +261,6 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
     }
     return p + j.length;
   };
-  const isJumpTo = (q: number, target: number): boolean => {
-    const j = decodeStub(q);
-    return mnemonicOf(j.form) === 'jmp' && (j.target >>> 0) === (target >>> 0) && j.opKinds[0] === OpKind.NearBranch32;
-  };
   let p = entry >>> 0;
   let x = first.patchStart >>> 0;
   const end = (first.patchStart + displaced.length) >>> 0;
@@ -325,9 +320,7 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
         }
         p += bytes.length;
       }
-      // Only where the original's next instruction is where `jmp resume` goes (the end of the run).
-      const resumeAfter = next === end && (first.resume >>> 0) === end && isJumpTo(p, end) ? end : null;
-      for (const [a, undo] of parts) relocated.set(a >>> 0, { addr: x, length: ins.length, undo, resumeAfter });
+      for (const [a, undo] of parts) relocated.set(a >>> 0, { addr: x, length: ins.length, undo });
     }
     x = (x + ins.length) >>> 0;
   }

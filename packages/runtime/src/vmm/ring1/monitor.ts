@@ -544,11 +544,39 @@ export class Ring1Monitor implements Interceptor {
     } catch (e) {
       if (!(e instanceof Fault)) throw e;
       cpu.eip = cpu.nextEip = at;
-      this.reflect(e.vector, e.errorCode, false, at);
+      const back = this.faultAtOriginal();
+      this.reflect(e.vector, e.errorCode, false, back);
       return;
     }
     if (resume !== null && classOf(ins.form).flow === 'next') cpu.eip = cpu.nextEip = resume;
-    else cpu.eip = cpu.nextEip;
+    else {
+      cpu.eip = cpu.nextEip;
+      if (classOf(ins.form).flow !== 'next') this.restartInTrampoline();
+    }
+  }
+
+  /**
+   * After an emulated control transfer (IRET, RETF, far JMP/CALL): a target on a displaced
+   * instruction, which the guest sees as a fault's EIP (faultAtOriginal), lies inside the patch's
+   * jump bytes; the instruction is resumed at its relocated copy instead, so that a handler that
+   * restarts the faulting instruction (demand paging) runs it, then the rest of the trampoline.
+   */
+  private restartInTrampoline(): void {
+    const rw = this.opts.rewrite;
+    if (rw === null || rw.relocated === undefined) return;
+    let at = this.restartAt;
+    if (at === null) {
+      at = new Map<number, number>();
+      for (const [stub, part] of rw.relocated) {
+        const known = at.get(part.addr);
+        if (known === undefined || stub < known) at.set(part.addr, stub);
+      }
+      this.restartAt = at;
+    }
+    const cpu = this.cpu;
+    const base = cpu.segBase[SegReg.CS]!;
+    const stub = at.get((base + cpu.eip) >>> 0);
+    if (stub !== undefined) cpu.eip = cpu.nextEip = (stub - base) | 0;
   }
 
   /** Runs one instruction (EIP and nextEip set) on the guest's virtual view; a Fault propagates. */
@@ -615,9 +643,39 @@ export class Ring1Monitor implements Interceptor {
     }
     const reason = e.kind === EventKind.EXTERNAL_INTERRUPT ? VMX_EXIT_REASON.EXTERNAL_INTERRUPT : VMX_EXIT_REASON.EXCEPTION_OR_NMI;
     this.accounting.record(exit(reason, { interruptionInfo: interruptionInfo(e), errorCode: e.errorCode }), 'event');
-    cpu.nextEip = e.nextEip;
-    this.reflect(e.vector, e.errorCode, software, e.nextEip);
+    // Faults report the instruction (nextEip = EIP = it); the traps of #DB report the next one
+    // and are not translated. Software interrupts never come from a relocated instruction: the
+    // rewriter does not relocate INT n, INT3 or INTO (docs/patch-abi.md, "Relocation of
+    // displaced instructions").
+    let nextEip = e.nextEip;
+    if (e.kind === EventKind.HARDWARE_EXCEPTION && e.vector !== Vector.DB && e.nextEip === cpu.eip) nextEip = this.faultAtOriginal();
+    cpu.nextEip = nextEip;
+    this.reflect(e.vector, e.errorCode, software, nextEip);
     return HANDLED;
+  }
+
+  /**
+   * A fault at CS:EIP: when EIP is on the relocated form of a displaced instruction in a
+   * trampoline, undoes what the relocated form did before the faulting part (the push of a
+   * relocated CALL, the decrement of a relocated LOOP) and moves EIP to the original
+   * instruction, which natively faults with the same operands and no state changed (SDM vol. 3A
+   * §6.5: a fault reports the faulting instruction with the state before it). Returns the EIP.
+   */
+  /** Original address of each relocated instruction → the first stub address of its relocated form (built on first use). */
+  private restartAt: Map<number, number> | null = null;
+
+  private faultAtOriginal(): number {
+    const cpu = this.cpu;
+    const base = cpu.segBase[SegReg.CS]!;
+    const part = this.opts.rewrite?.relocated?.get((base + cpu.eip) >>> 0);
+    if (part === undefined) return cpu.eip;
+    const r = cpu.regs; // EAX, ECX, EDX, EBX, ESP, ...
+    const add = (i: number, n: number, wide: boolean): void => { r[i] = wide ? r[i]! + n : (r[i]! & ~0xffff) | ((r[i]! + n) & 0xffff); };
+    if (part.undo === 'esp') add(4, 4, (cpu.segAttr[SegReg.SS]! & ATTR_DB) !== 0);
+    else if (part.undo === 'count') add(1, 1, true);
+    else if (part.undo === 'count16') add(1, 1, false);
+    cpu.eip = cpu.nextEip = (part.addr - base) | 0;
+    return cpu.eip;
   }
 
   /** A #GP at the current instruction: emulate it if it is sensitive (the trap of a deprivileged instruction). */
