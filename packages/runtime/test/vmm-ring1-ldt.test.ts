@@ -1,17 +1,16 @@
 // The ring-1 monitor's shadow descriptor tables (vmm/ring1/monitor.ts): the shadow LDT, the
 // clipping of expand-down segments, and guest writes to its GDT/LDT after LGDT/LLDT. Each guest
 // runs natively and under the monitor (deprivileged backend); what it can see must match.
-import { Assembler, far, imm, mem, reg } from '@ringshift/decoder';
+import { Assembler, imm, mem, reg } from '@ringshift/decoder';
 import { describe, expect, it } from 'vitest';
-import { ATTR_CODE, ATTR_DB, ATTR_G, ATTR_P, ATTR_S, MONITOR_LINEAR, Machine, Ring1Monitor, SEGMENT_CLIP, expandDownLimit, ring1MemoryBytes, shadowDescriptor } from '../src/index';
+import { MONITOR_LINEAR, Machine, Ring1Monitor, SEGMENT_CLIP, expandDownLimit, ring1MemoryBytes, shadowDescriptor } from '../src/index';
 import type { GuestReport, PatchMapSite, RewrittenImage } from '../src/index';
-import { Access, descriptor, flatCode, flatData, gate, type Desc } from './support/descriptors';
+import { Access, descriptor, flatCode, flatData, type Desc } from './support/descriptors';
+import { CODE, GDT, setUpFlatGuest } from './support/flat-boot';
 
 const GUEST_RAM = 16 << 20;
-const GDT = 0x1000, IDT = 0x2000, PSEUDO = 0x3000, LDT = 0x4000, CODE = 0x100000, HANDLERS = 0x110000;
+const LDT = 0x4000;
 const DATA = 0x120000, SEG_A = 0x130000, SEG_B = 0x140000;
-/** lgdt [disp32] (7 bytes), lidt [disp32] (7), jmp far ptr16:32 (7). */
-const PROLOGUE_JMP_END = 21;
 
 /** Guest GDT: 0x08 code, 0x10 data (flat, DPL 0), 0x18 the LDT, 0x20 data at SEG_A, 0x28 and 0x30 for the test. */
 const SEL_LDT = 0x18, SEL_A = 0x20, SEL_X = 0x28, SEL_Y = 0x30;
@@ -43,39 +42,9 @@ function boot(body: (a: Assembler) => void, monitor: boolean, extra: { x?: Desc;
   const machine = new Machine({ memoryBytes: monitor ? ring1MemoryBytes(GUEST_RAM, null) : GUEST_RAM });
   const m = machine.mem;
   const gdt: Desc[] = [[0, 0], flatCode(0), flatData(0), descriptor(LDT, 3 * 8 - 1, Access.system(0x2)), descriptor(SEG_A, 0xfff, Access.data(0)), extra.x ?? [0, 0], extra.y ?? [0, 0]];
-  gdt.forEach(([lo, hi], i) => { m.write32(GDT + i * 8, lo); m.write32(GDT + i * 8 + 4, hi); });
   const ldt: Desc[] = [[0, 0], descriptor(SEG_A, 0xfff, Access.data(0)), flatCode(0)];
   ldt.forEach(([lo, hi], i) => { m.write32(LDT + i * 8, lo); m.write32(LDT + i * 8 + 4, hi); });
-  for (let v = 0; v < 32; v++) {
-    const [lo, hi] = gate(0x08, HANDLERS + v * 8, 0xe, 0);
-    m.write32(IDT + v * 8, lo); m.write32(IDT + v * 8 + 4, hi);
-    m.load(HANDLERS + v * 8, Uint8Array.from([0xb0, v, 0xe6, 0xf4, 0xf4])); // mov al, v; out 0xf4, al; hlt
-  }
-  m.write16(PSEUDO, gdt.length * 8 - 1); m.write32(PSEUDO + 2, GDT);
-  m.write16(PSEUDO + 8, 32 * 8 - 1); m.write32(PSEUDO + 10, IDT);
-  const a = new Assembler(32, CODE);
-  a.asm('lgdt', mem({ disp: PSEUDO, size: 6 }));
-  a.asm('lidt', mem({ disp: PSEUDO + 8, size: 6 }));
-  a.asm('jmp', far(0x08, CODE + PROLOGUE_JMP_END));
-  a.asm('mov', reg('eax'), imm(0x10));
-  a.asm('mov', reg('ds'), reg('ax'));
-  a.asm('mov', reg('es'), reg('ax'));
-  a.asm('mov', reg('ss'), reg('ax'));
-  a.asm('mov', reg('esp'), imm(0x90000));
-  body(a);
-  a.asm('mov', reg('al'), imm(0x42));
-  a.asm('out', imm(0xf4), reg('al'));
-  a.asm('hlt');
-  const assembled = a.assemble();
-  m.load(CODE, assembled.bytes);
-  const cpu = machine.cpu;
-  for (let s = 0; s < 6; s++) {
-    cpu.sel[s] = s === 1 ? 0x08 : 0x10;
-    cpu.segBase[s] = 0;
-    cpu.segLimit[s] = -1;
-    cpu.segAttr[s] = ATTR_P | ATTR_S | ATTR_DB | ATTR_G | 0x3 | (s === 1 ? ATTR_CODE | 0x8 : 0);
-  }
-  cpu.cpl = 0; cpu.cr0 = 0x11; cpu.eflags = 2; cpu.eip = CODE;
+  const assembled = setUpFlatGuest(machine, body, gdt);
   let mon: Ring1Monitor | null = null;
   if (monitor) {
     mon = new Ring1Monitor(machine, { guestRamBytes: GUEST_RAM, rewrite: sites === undefined ? null : escapeImage(assembled.labels, sites) });

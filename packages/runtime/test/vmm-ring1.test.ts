@@ -2,14 +2,13 @@
 // state, and what it must not reach (the monitor's memory and real descriptor tables).
 import { Assembler, far, imm, mem, reg } from '@ringshift/decoder';
 import { describe, expect, it } from 'vitest';
-import { ATTR_CODE, ATTR_DB, ATTR_G, ATTR_P, ATTR_S, MONITOR_LINEAR, Machine, Ring1Monitor, SEGMENT_CLIP, ring1MemoryBytes, shadowDescriptor } from '../src/index';
+import { MONITOR_LINEAR, Machine, Ring1Monitor, SEGMENT_CLIP, ring1MemoryBytes, shadowDescriptor } from '../src/index';
 import type { GuestReport, PatchMap, RewrittenImage } from '../src/index';
-import { flatCode, flatData, gate } from './support/descriptors';
+import { flatCode, flatData } from './support/descriptors';
+import { CODE, GDT, IDT, PROLOGUE_JMP_END, PSEUDO, setUpFlatGuest } from './support/flat-boot';
 
 const GUEST_RAM = 16 << 20;
-/** lgdt [disp32] (7 bytes), lidt [disp32] (7), jmp far ptr16:32 (7): the far JMP goes to the next instruction. */
-const PROLOGUE_JMP_END = 21;
-const GDT = 0x1000, IDT = 0x2000, PSEUDO = 0x3000, CODE = 0x100000, HANDLERS = 0x110000, DATA = 0x120000;
+const DATA = 0x120000;
 
 /**
  * Boots `body` as a multiboot loader would leave it (flat CPL 0, paging off), under the ring-1
@@ -32,37 +31,7 @@ function boot(body: (a: Assembler) => void, monitor = true): { report: GuestRepo
 
 /** The guest's memory and boot state (see boot()). */
 function setUp(machine: Machine, body: (a: Assembler) => void): void {
-  const m = machine.mem;
-  [[0, 0], flatCode(0), flatData(0)].forEach(([lo, hi], i) => { m.write32(GDT + i * 8, lo!); m.write32(GDT + i * 8 + 4, hi!); });
-  for (let v = 0; v < 32; v++) {
-    const [lo, hi] = gate(0x08, HANDLERS + v * 8, 0xe, 0);
-    m.write32(IDT + v * 8, lo); m.write32(IDT + v * 8 + 4, hi);
-    m.load(HANDLERS + v * 8, Uint8Array.from([0xb0, v, 0xe6, 0xf4, 0xf4])); // mov al, v; out 0xf4, al; hlt
-  }
-  m.write16(PSEUDO, 3 * 8 - 1); m.write32(PSEUDO + 2, GDT);
-  m.write16(PSEUDO + 8, 32 * 8 - 1); m.write32(PSEUDO + 10, IDT);
-  const a = new Assembler(32, CODE);
-  a.asm('lgdt', mem({ disp: PSEUDO, size: 6 }));
-  a.asm('lidt', mem({ disp: PSEUDO + 8, size: 6 }));
-  a.asm('jmp', far(0x08, CODE + PROLOGUE_JMP_END));
-  a.asm('mov', reg('eax'), imm(0x10));
-  a.asm('mov', reg('ds'), reg('ax'));
-  a.asm('mov', reg('es'), reg('ax'));
-  a.asm('mov', reg('ss'), reg('ax'));
-  a.asm('mov', reg('esp'), imm(0x90000));
-  body(a);
-  a.asm('mov', reg('al'), imm(0x42));
-  a.asm('out', imm(0xf4), reg('al'));
-  a.asm('hlt');
-  m.load(CODE, a.assemble().bytes);
-  const cpu = machine.cpu;
-  for (let s = 0; s < 6; s++) {
-    cpu.sel[s] = s === 1 ? 0x08 : 0x10;
-    cpu.segBase[s] = 0;
-    cpu.segLimit[s] = -1;
-    cpu.segAttr[s] = ATTR_P | ATTR_S | ATTR_DB | ATTR_G | 0x3 | (s === 1 ? ATTR_CODE | 0x8 : 0);
-  }
-  cpu.cpl = 0; cpu.cr0 = 0x11; cpu.eflags = 2; cpu.eip = CODE;
+  setUpFlatGuest(machine, body);
 }
 
 const status = (v: number): number => (v << 1) | 1;
