@@ -58,6 +58,21 @@ export function parseNumber(text: string | number, option: string, what = 'an ad
   return v;
 }
 
+/** A count option (--max-instructions, --memory ...): an integer of at least 1. */
+export function parsePositive(text: string, option: string, what: string): number {
+  const n = parseNumber(text, option, what);
+  if (n < 1) throw new InputError(`invalid ${option} '${text}': expected ${what}`);
+  return n;
+}
+
+/** --timeout: positive seconds (decimals allowed), returned in milliseconds. */
+export function parseSeconds(text: string): number {
+  const s = text.trim();
+  const v = /^(\d+(\.\d*)?|\.\d+)$/.test(s) ? Number(s) : NaN;
+  if (!(v > 0) || !Number.isFinite(v)) throw new InputError(`invalid --timeout '${text}': expected a positive number of seconds`);
+  return v * 1000;
+}
+
 export function hex(n: number, width = 0): string {
   return n.toString(16).padStart(width, '0');
 }

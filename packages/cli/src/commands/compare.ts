@@ -11,7 +11,7 @@ import { ElfError, RewriteInputError, rewriteImage } from '@ringshift/rewriter';
 import { BACKENDS, MultibootError, PatchMapError, PvImageError, hasPatchMap, loadGuest, runGuest } from '@ringshift/runtime';
 import type { BackendName, ExitStats, GuestReport, RunRegisters } from '@ringshift/runtime';
 import type { Command } from '../main';
-import { BufferedWriter, EXIT_FOUND, EXIT_OK, InputError, hex, parseNumber, readInputFile } from '../output';
+import { BufferedWriter, EXIT_FOUND, EXIT_OK, InputError, hex, parsePositive, parseSeconds, readInputFile } from '../output';
 import type { Io } from '../output';
 import { exitCodeOf } from './run';
 
@@ -84,8 +84,8 @@ interface Ran { run: CompareRun; serial: Uint8Array }
 
 function compare(args: CompareArgs, io: Io): number {
   const backends = parseBackendList(args.backends);
-  const maxInstructions = args.maxInstructions === undefined ? undefined : positive(args.maxInstructions, '--max-instructions');
-  const timeoutMs = args.timeout === undefined ? undefined : seconds(args.timeout);
+  const maxInstructions = args.maxInstructions === undefined ? undefined : parsePositive(args.maxInstructions, '--max-instructions', 'a positive number of instructions');
+  const timeoutMs = args.timeout === undefined ? undefined : parseSeconds(args.timeout);
   const image = readInputFile(args.image);
   if (hasPatchMap(image)) {
     throw new InputError(`${args.image} carries a patch map (it was written by \`ringshift rewrite\`): pass the original image; compare rewrites it in memory for the backends that need it`);
@@ -286,19 +286,6 @@ export function parseBackendList(text: string): BackendName[] {
   if (dup !== undefined) throw new InputError(`invalid --backends '${text}': ${dup} is named twice`);
   if (names.length < 2) throw new InputError(`invalid --backends '${text}': name two or more backends to compare, e.g. native,rewrite`);
   return names as BackendName[];
-}
-
-function positive(text: string, option: string): number {
-  const n = parseNumber(text, option, 'a positive number of instructions');
-  if (n < 1) throw new InputError(`invalid ${option} '${text}': expected a positive number of instructions`);
-  return n;
-}
-
-function seconds(text: string): number {
-  const s = text.trim();
-  const v = /^(\d+(\.\d*)?|\.\d+)$/.test(s) ? Number(s) : NaN;
-  if (!(v > 0) || !Number.isFinite(v)) throw new InputError(`invalid --timeout '${text}': expected a positive number of seconds`);
-  return v * 1000;
 }
 
 function perMillion(n: number, instructions: number): number {

@@ -8,7 +8,7 @@ import type { Argv } from 'yargs';
 import { BACKENDS, ControlsError, MultibootError, PatchMapError, PvImageError, loadGuest, parseControls, runGuest } from '@ringshift/runtime';
 import type { BackendName, ExitStats, Guest, GuestReport, RunReport } from '@ringshift/runtime';
 import type { Command } from '../main';
-import { InputError, hex, parseNumber, readInputFile } from '../output';
+import { InputError, hex, parsePositive, parseSeconds, readInputFile } from '../output';
 import type { Io } from '../output';
 
 /**
@@ -71,10 +71,10 @@ export const runCommand: Command<RunArgs> = {
 
 function run(args: RunArgs, io: Io): number {
   checkBackend(args.backend);
-  const maxInstructions = args.maxInstructions === undefined ? undefined : positive(args.maxInstructions, '--max-instructions', 'a positive number of instructions');
-  const traceLast = args.traceLast === undefined ? undefined : positive(args.traceLast, '--trace-last', 'a positive number of instructions');
+  const maxInstructions = args.maxInstructions === undefined ? undefined : parsePositive(args.maxInstructions, '--max-instructions', 'a positive number of instructions');
+  const traceLast = args.traceLast === undefined ? undefined : parsePositive(args.traceLast, '--trace-last', 'a positive number of instructions');
   if (traceLast !== undefined && args.backend !== 'native') throw new InputError(`--trace-last is available with --backend native only (its tracer bypasses the ${args.backend} monitor's virtual interrupt flag)`);
-  const timeoutMs = args.timeout === undefined ? undefined : seconds(args.timeout);
+  const timeoutMs = args.timeout === undefined ? undefined : parseSeconds(args.timeout);
   const toFile = args.serial !== 'stdio';
   if (args.serial === '') throw new InputError("invalid --serial '': expected 'stdio' or a file name");
 
@@ -90,7 +90,7 @@ function run(args: RunArgs, io: Io): number {
   }
   const image = readInputFile(args.image);
   const serial = toFile ? new Collector() : new Streamer(args.json ? bytesSink(io, 'stderr') : bytesSink(io, 'stdout'));
-  const memoryMiB = args.memory === undefined ? 128 : positive(args.memory, '--memory', 'a positive number of MiB');
+  const memoryMiB = args.memory === undefined ? 128 : parsePositive(args.memory, '--memory', 'a positive number of MiB');
   if (memoryMiB > 3072) throw new InputError(`invalid --memory '${args.memory}': at most 3072 MiB (the top of the 4 GiB space is for devices)`);
   const input = args.input === undefined ? undefined : args.input === '-' ? new Uint8Array(readFileSync(0)) : new TextEncoder().encode(args.input);
   let guest: Guest;
@@ -158,19 +158,6 @@ function checkBackend(backend: string): void {
     throw new InputError(`--backend ${backend} is not available yet: it is ${planned}, which is still to come; only --backend native runs guests for now`);
   }
   throw new InputError(`unknown --backend '${backend}': expected ${BACKENDS.join(', ')}`);
-}
-
-function positive(text: string, option: string, what: string): number {
-  const n = parseNumber(text, option, what);
-  if (n < 1) throw new InputError(`invalid ${option} '${text}': expected ${what}`);
-  return n;
-}
-
-function seconds(text: string): number {
-  const s = text.trim();
-  const v = /^(\d+(\.\d*)?|\.\d+)$/.test(s) ? Number(s) : NaN;
-  if (!(v > 0) || !Number.isFinite(v)) throw new InputError(`invalid --timeout '${text}': expected a positive number of seconds`);
-  return v * 1000;
 }
 
 function bytesSink(io: Io, stream: 'stdout' | 'stderr'): (bytes: Uint8Array) => void {
