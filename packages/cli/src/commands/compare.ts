@@ -1,7 +1,8 @@
 // `ringshift compare`: runs one guest under several backends and diffs what the guest made
-// visible: its serial output, how the run ended (exit status), and its final registers as the
+// visible: its serial output, how the run ended (exit status), its final registers as the
 // guest sees them (the ring-1 backends report the virtual CR0/CR3/CR4, IF, IOPL and CS/SS RPL,
-// runtime/src/vmm/backends.ts). Where a backend needs a patched image (`rewrite`), the image is
+// runtime/src/vmm/backends.ts), and its guest time: the instructions it saw retire, which its
+// TSC and timers follow (the rewrite backend's patch jumps and stub plumbing do not count). Where a backend needs a patched image (`rewrite`), the image is
 // rewritten in memory with @ringshift/rewriter's rewriteImage, exactly as `ringshift rewrite`
 // does with its defaults. Exit 0 when every backend agrees with the first, 1 with the first
 // divergence of each kind, 2 on bad input. The runtime never imports the rewriter: the two meet
@@ -56,6 +57,8 @@ export interface CompareRun {
   exitCode: number;
   detail?: string;
   instructions: number;
+  /** Instructions the guest saw retire (its guest time; runtime RunReport.guestInstructions). */
+  guestInstructions: number;
   registers: RunRegisters;
   serialBytes: number;
   elapsedMs: number;
@@ -75,7 +78,9 @@ export type Difference =
       /** Lines around the divergence on each side, escaped, with their line numbers. */
       context: [ContextLine[], ContextLine[]];
     }
-  | { backend: BackendName; against: BackendName; kind: 'registers'; registers: { name: keyof RunRegisters; values: [number, number] }[] };
+  | { backend: BackendName; against: BackendName; kind: 'registers'; registers: { name: keyof RunRegisters; values: [number, number] }[] }
+  /** The instructions the guest saw retire (guest time, which RDTSC and the timers read). */
+  | { backend: BackendName; against: BackendName; kind: 'guest-time'; values: [number, number] };
 
 interface Outcome { reason: GuestReport['reason']; exitCode: number }
 interface ContextLine { line: number; text: string }
@@ -129,7 +134,7 @@ function compare(args: CompareArgs, io: Io): number {
     const { stats, ...report } = runGuest(guest, limits);
     const elapsedMs = Math.round(performance.now() - started);
     const run: CompareRun = {
-      backend, reason: report.reason, exitCode: exitCodeOf(report), instructions: report.instructions,
+      backend, reason: report.reason, exitCode: exitCodeOf(report), instructions: report.instructions, guestInstructions: report.guestInstructions,
       registers: report.registers, serialBytes: serial.length, elapsedMs,
     };
     if (report.exitStatus !== undefined) run.exitStatus = report.exitStatus;
@@ -172,6 +177,7 @@ function diffRuns(a: Ran, b: Ran): Difference[] {
     .filter((k) => a.run.registers[k] >>> 0 !== b.run.registers[k] >>> 0)
     .map((name) => ({ name, values: [a.run.registers[name] >>> 0, b.run.registers[name] >>> 0] as [number, number] }));
   if (registers.length > 0) out.push({ ...pair, kind: 'registers', registers });
+  if (a.run.guestInstructions !== b.run.guestInstructions) out.push({ ...pair, kind: 'guest-time', values: [a.run.guestInstructions, b.run.guestInstructions] });
   return out;
 }
 
@@ -247,13 +253,14 @@ function printText(out: BufferedWriter, image: string, runs: Ran[], differences:
   const width = Math.max(...runs.map((r) => r.run.backend.length));
   for (const { run } of runs) {
     const ending = run.reason === 'exit' ? `exit status ${run.exitCode} (guest wrote ${(run.exitStatus ?? 1) >>> 1})` : `${run.reason}, exit code ${run.exitCode}`;
-    const ratio = run === reference || reference.instructions === 0 ? '' : ` (x${(run.instructions / reference.instructions).toFixed(3)})`;
+    const seen = run.guestInstructions === run.instructions ? '' : `${run === reference ? ' (' : ', '}${run.guestInstructions} seen by the guest`;
+    const ratio = run === reference || reference.instructions === 0 ? (seen === '' ? '' : `${seen})`) : ` (x${(run.instructions / reference.instructions).toFixed(3)}${seen})`;
     const exits = run.exits === undefined ? '' : `; ${run.exits.total} monitor exits (${run.exits.perMillionInstructions} per million instructions, ${run.exits.misses} misses)`;
     out.write(`  ${run.backend.padEnd(width)}  ${ending}; ${run.instructions} instructions${ratio}; ${run.serialBytes} serial bytes${exits}\n`);
     if (run.detail !== undefined) out.write(`  ${' '.repeat(width)}  ${run.detail}\n`);
   }
   if (differences.length === 0) {
-    out.write(`equal: the same serial output (${reference.serialBytes} bytes), exit status and final registers (${COMPARED_REGISTERS.join(' ')})\n`);
+    out.write(`equal: the same serial output (${reference.serialBytes} bytes), exit status, guest time (${reference.guestInstructions} instructions seen) and final registers (${COMPARED_REGISTERS.join(' ')})\n`);
     return;
   }
   for (const d of differences) {
@@ -267,6 +274,8 @@ function printText(out: BufferedWriter, image: string, runs: Ran[], differences:
         if (lines.length === 0) out.write(`  ${name.padEnd(w)}  (no output)\n`);
         for (const l of lines) out.write(`  ${name.padEnd(w)} ${l.line === d.line ? '>' : ' '}${String(l.line).padStart(5)} | ${l.text}\n`);
       }
+    } else if (d.kind === 'guest-time') {
+      out.write(`${who}: guest time differs: the guest saw ${d.values[0]} instructions retire under ${d.against}, ${d.values[1]} under ${d.backend} (its TSC and timers follow this count)\n`);
     } else {
       out.write(`${who}: final registers differ: ${d.registers.map((r) => `${r.name} ${hex(r.values[0], 8)} -> ${hex(r.values[1], 8)}`).join(', ')}\n`);
     }

@@ -56,6 +56,11 @@ export class Decoded {
   readonly sensitive: boolean;
   /** A block may continue after it. */
   readonly straight: boolean;
+  /**
+   * Retires unseen by the guest (Cpu.plumbingAt): a rewrite monitor's patch jump or stub
+   * plumbing. Never part of a block, so that only Cpu.execute has to count it.
+   */
+  plumbing = false;
 
   constructor(
     readonly ins: Instruction,

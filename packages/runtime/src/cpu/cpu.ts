@@ -97,6 +97,17 @@ export class Cpu implements LazyState {
   inhibitInterrupts = false;
   /** Instructions retired since creation. */
   retired = 0;
+  /**
+   * Of `retired`, those the guest must not see retire: a rewrite monitor's patch jumps and stub
+   * plumbing (Decoded.plumbing). Guest time (machine/clock.ts), hence the TSC and the timers,
+   * follows `retired - plumbingRetired`, as a VMM with TSC offsetting hides its own time.
+   */
+  plumbingRetired = 0;
+  /**
+   * Set by a monitor before the run: whether the instruction whose first byte is at this physical
+   * address is plumbing. Asked once per decode (the decode cache is keyed by physical address).
+   */
+  plumbingAt: ((phys: number) => boolean) | null = null;
   /** Time-stamp counter (virtual: advanced by the machine's clock). */
   tsc = 0n;
 
@@ -583,7 +594,7 @@ export class Cpu implements LazyState {
       if (hit !== undefined && (hit.ins.ip | 0) === (this.eip | 0)) return hit;
     }
     const ins = this.decodeRam(phys, this.eip, bits);
-    if (ins === null) return this.decoded(this.decodeGathered(bits)); // not cached
+    if (ins === null) return this.decoded(this.decodeGathered(bits), phys); // not cached
     if (!slots) {
       // A dense array of all 2 x 4096 keys: filling sparse indices would turn it into a dictionary.
       slots = new Array<Decoded | undefined>(8192).fill(undefined);
@@ -591,7 +602,7 @@ export class Cpu implements LazyState {
       this.mem.watched[page] = this.mem.watched[page]! | WATCH_DECODE_CACHE;
       this.remember(lin, page, slots, bits);
     }
-    const d = this.decoded(ins);
+    const d = this.decoded(ins, phys);
     slots[key] = d;
     return d;
   }
@@ -641,9 +652,11 @@ export class Cpu implements LazyState {
     return ins;
   }
 
-  private decoded(ins: Instruction): Decoded {
+  private decoded(ins: Instruction, phys: number): Decoded {
     const h = ins.valid ? this.handlers[ins.form] : undefined;
-    return new Decoded(ins, h ?? raiseUD, h !== undefined);
+    const d = new Decoded(ins, h ?? raiseUD, h !== undefined);
+    if (this.plumbingAt !== null && this.plumbingAt(phys >>> 0)) d.plumbing = true;
+    return d;
   }
 
   /**
@@ -656,7 +669,7 @@ export class Cpu implements LazyState {
     const bits = this.fBits;
     const off0 = (this.segBase[SegReg.CS]! + this.eip) & 0xfff;
     const b32 = bits === 32 ? 1 : 0;
-    if (slots === null || slots[(off0 << 1) | b32] !== d) return null;
+    if (slots === null || slots[(off0 << 1) | b32] !== d || d.plumbing) return null;
     const run = [d];
     const eip0 = this.eip;
     let size = d.ins.length;
@@ -670,11 +683,13 @@ export class Cpu implements LazyState {
       const key = (off << 1) | b32;
       let next = slots[key];
       if (next === undefined || (next.ins.ip | 0) !== (eip | 0)) {
-        const ins = this.decodeRam(this.fPhysPage * 4096 + off, eip, bits as 16 | 32);
+        const phys = this.fPhysPage * 4096 + off;
+        const ins = this.decodeRam(phys, eip, bits as 16 | 32);
         if (ins === null) break;
-        next = this.decoded(ins);
+        next = this.decoded(ins, phys);
         slots[key] = next;
       }
+      if (next.plumbing) break;
       run.push(next);
       size += next.ins.length;
       last = next;
@@ -716,11 +731,13 @@ export class Cpu implements LazyState {
         // HANDLED: the monitor emulated it; the instruction retires.
         this.eip = this.nextEip;
         this.retired++;
+        if (d.plumbing) this.plumbingRetired++;
         return;
       }
       d.exec(this, ins);
       this.eip = this.nextEip;
       this.retired++;
+      if (d.plumbing) this.plumbingRetired++;
       if (inhibit) this.inhibitInterrupts = false;
     } catch (e) {
       if (!(e instanceof Fault)) throw e;

@@ -66,6 +66,11 @@ export interface RunReport {
   exitStatus?: number;
   /** Instructions retired in this run. */
   instructions: number;
+  /**
+   * Of those, the ones the guest saw retire: all but a rewrite monitor's patch jumps and stub
+   * plumbing (Cpu.plumbingRetired). Guest time follows this count.
+   */
+  guestInstructions: number;
   /** Unsigned 32-bit values. */
   registers: RunRegisters;
   /** The triple-fault or unsupported-feature text, or why a halt is final. */
@@ -115,7 +120,7 @@ export class Machine {
     });
     const cpu = new Cpu(this.mem, this.bus, handlers);
     this.cpu = cpu;
-    clock = new Clock({ retired: () => cpu.retired, realtime: opts.realtime ?? false });
+    clock = new Clock({ retired: () => cpu.retired - cpu.plumbingRetired, realtime: opts.realtime ?? false });
     this.clock = clock;
     const now = (): number => clock!.nowNs();
     this.pic = new Pic8259();
@@ -149,10 +154,12 @@ export class Machine {
     const deadline = limits.timeoutMs === undefined ? Infinity : hostNowMs() + limits.timeoutMs;
     const trace = (limits.traceLast ?? 0) > 0 ? new TraceRing(limits.traceLast!) : null;
     const start = cpu.retired;
+    const startPlumbing = cpu.plumbingRetired;
     this.exitStatus = null;
     this.resetRequested = false;
     const report = (reason: RunReason, detail?: string): RunReport => {
-      const r: RunReport = { reason, instructions: cpu.retired - start, registers: this.registers() };
+      const instructions = cpu.retired - start;
+      const r: RunReport = { reason, instructions, guestInstructions: instructions - (cpu.plumbingRetired - startPlumbing), registers: this.registers() };
       if (reason === 'exit') r.exitStatus = this.exitStatus!;
       if (detail !== undefined) r.detail = detail;
       if (trace) r.lastInstructions = trace.entries();
@@ -167,8 +174,9 @@ export class Machine {
       let slice = Math.min(SLICE_INSTRUCTIONS, max - done);
       if (!this.clock.realtime) {
         // End the slice at the next timer edge, so the interrupt arrives at the same instruction
-        // in every run rather than at a slice boundary.
-        const next = this.nextEventNs();
+        // in every run rather than at a slice boundary. Masked at the PIC too: the edge still
+        // sets IRR, which a guest can poll (OCW3), so it must land at the same instruction.
+        const next = this.pit.nextIrqNs();
         if (next >= 0) slice = Math.min(slice, this.clock.instructionsIn(next - this.clock.nowNs()));
       }
       let stop: StopReason;

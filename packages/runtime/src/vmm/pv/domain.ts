@@ -189,7 +189,7 @@ export class PvDomain implements Interceptor {
     debugExit.status = null;
     const report = (reason: RunReason, detail?: string): PvReport => {
       this.drainConsole();
-      const r: PvReport = { reason, instructions: cpu.retired - start, registers: this.machine.registers() };
+      const r: PvReport = { reason, instructions: cpu.retired - start, guestInstructions: cpu.retired - start, registers: this.machine.registers() };
       if (detail !== undefined) r.detail = detail;
       return r;
     };

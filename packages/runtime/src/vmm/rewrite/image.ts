@@ -47,6 +47,15 @@ export interface RewrittenImage {
    * Always set by checkRewrittenImage; optional for images put together by hand (tests).
    */
   relocated?: Map<number, RelocatedPart>;
+  /**
+   * Guest time (docs/rewrite-backend.md, "Guest time"): the stub addresses of the instructions
+   * that stand for one guest instruction each, the first instruction of each site's stub part
+   * and of each relocated form. Every other instruction in the stub ranges is plumbing, which
+   * the guest does not see retire. Set by checkRewrittenImage, with `patchJumpsPhys`.
+   */
+  standIns?: Set<number>;
+  /** Physical addresses of the patch jumps in the guest's code (plumbing too). */
+  patchJumpsPhys?: Set<number>;
 }
 
 /**
@@ -195,15 +204,25 @@ export function checkRewrittenImage(image: Uint8Array, opts: CheckOptions = {}):
     else groups.set(s.patchStart, [s]);
   }
   const relocated = new Map<number, RelocatedPart>();
+  const standIns = new Set<number>();
+  const patchJumps: number[] = [];
   for (const [patchStart, group] of groups) {
     const entry = jumpTarget(byte, patchStart)!;
-    checkTrampoline(map.stubVaddr, stubBytes, group, entry, relocated);
+    checkTrampoline(map.stubVaddr, stubBytes, group, entry, relocated, standIns);
+    patchJumps.push(patchStart);
+    // T3: the site's `jmp rel8` and the `jmp rel32` at P + 5 it goes to (docs/tactics.md §T3).
+    for (const s of group) if (s.tactic === 'T3') patchJumps.push(s.addr, jumpTarget(byte, s.addr)!);
+  }
+  const patchJumpsPhys = new Set<number>();
+  for (const a of patchJumps) {
+    const p = elf.programHeaders.find((q) => q.type === PT_LOAD && !stubs.includes(q) && a >= q.vaddr && a < q.vaddr + q.memsz)!;
+    patchJumpsPhys.add((p.paddr + (a - p.vaddr)) >>> 0);
   }
 
   // A copy, never a view: a Node Buffer's slice() shares the caller's bytes (and its pool offset).
   const guestImage = new Uint8Array(image);
   for (const p of stubs) new DataView(guestImage.buffer).setUint32(p.entryOffset, PT_NULL, true);
-  return { map, stubSegments: stubs, stubBytes, guestImage, byEscape, byInt3, byAddr, entries, relocated };
+  return { map, stubSegments: stubs, stubBytes, guestImage, byEscape, byInt3, byAddr, entries, relocated, standIns, patchJumpsPhys };
 }
 
 /** The image byte at virtual address `a` (outside the stub segment), from the PT_LOAD holding it. */
@@ -236,9 +255,10 @@ const LOOP_LIKE = new Set(['loop', 'loope', 'loopne', 'jecxz', 'jcxz']);
  * Walks the trampoline of one patched run (the sites sharing `patch start`) from `entry` and
  * checks it against the displaced bytes: each site's part where its record says, each other
  * instruction relocated as docs/patch-abi.md's table says, then `jmp resume`. Adds each part of
- * each relocated form to `relocated`.
+ * each relocated form to `relocated`, and the first instruction of each site part and relocated
+ * form to `standIns`.
  */
-function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSite[], entry: number, relocated: Map<number, RelocatedPart>): void {
+function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSite[], entry: number, relocated: Map<number, RelocatedPart>, standIns: Set<number>): void {
   const first = group[0]!;
   const where = `patched run at ${hex(first.patchStart)}`;
   const displaced = first.displaced;
@@ -273,6 +293,7 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
     const site = group.find((s) => s.addr === x);
     if (site !== undefined && site.stubKind !== 'empty') {
       if (site.stubAddr !== p) throw new PatchMapError(`site ${hex(site.addr)}: its stub part is at ${hex(p)} in the trampoline, the map says ${hex(site.stubAddr)}`);
+      standIns.add(p >>> 0);
       if (site.stubKind === 'escape') {
         if (site.escapeAddr !== p) throw new PatchMapError(`site ${hex(site.addr)}: an escape stub is \`int 0x81\` at its stub address`);
         p += 2;
@@ -321,6 +342,7 @@ function checkTrampoline(stubVaddr: number, stub: Uint8Array, group: PatchMapSit
         p += bytes.length;
       }
       for (const [a, undo] of parts) relocated.set(a >>> 0, { addr: x, length: ins.length, undo });
+      standIns.add(parts[0]![0] >>> 0);
     }
     x = (x + ins.length) >>> 0;
   }

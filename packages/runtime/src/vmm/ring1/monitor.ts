@@ -180,6 +180,11 @@ export class Ring1Monitor implements Interceptor {
         }
       }
     }
+    if (rw?.standIns !== undefined && rw.patchJumpsPhys !== undefined) {
+      // Guest time leaves out the patch jumps and stub plumbing (docs/rewrite-backend.md, "Guest time").
+      const standIns = rw.standIns, jumps = rw.patchJumpsPhys, lo = this.stubPhys, hi = this.stubPhys + rw.stubBytes.length;
+      this.cpu.plumbingAt = (phys) => (phys >= lo && phys < hi ? !standIns.has((HOLE_START + (phys - lo)) >>> 0) : jumps.has(phys));
+    }
     if (this.mem.size < ring1MemoryBytes(opts.guestRamBytes, rw)) throw new RangeError('machine memory too small for the monitor (use ring1MemoryBytes)');
     if (rw !== null && this.stubEnd > MONITOR_LINEAR) throw new RangeError(`stub segments of ${rw.stubBytes.length} bytes overlap the monitor's structures at ${hex(MONITOR_LINEAR)}`);
     const v = this.v;
@@ -532,7 +537,7 @@ export class Ring1Monitor implements Interceptor {
    * continue when the instruction does not transfer control (the escape's return address), else
    * the next instruction. A fault is delivered to the guest at `at`.
    */
-  private emulate(ins: Instruction, at: number, resume: number | null): void {
+  private emulate(ins: Instruction, at: number, resume: number | null): boolean {
     const cpu = this.cpu;
     cpu.eip = at;
     cpu.nextEip = (at + ins.length) | 0;
@@ -546,13 +551,14 @@ export class Ring1Monitor implements Interceptor {
       cpu.eip = cpu.nextEip = at;
       const back = this.faultAtOriginal();
       this.reflect(e.vector, e.errorCode, false, back);
-      return;
+      return false;
     }
     if (resume !== null && classOf(ins.form).flow === 'next') cpu.eip = cpu.nextEip = resume;
     else {
       cpu.eip = cpu.nextEip;
       if (classOf(ins.form).flow !== 'next') this.restartInTrampoline();
     }
+    return true;
   }
 
   /**
@@ -674,6 +680,8 @@ export class Ring1Monitor implements Interceptor {
     if (part.undo === 'esp') add(4, 4, (cpu.segAttr[SegReg.SS]! & ATTR_DB) !== 0);
     else if (part.undo === 'count') add(1, 1, true);
     else if (part.undo === 'count16') add(1, 1, false);
+    // The part before this one retired and stood for the original, which natively faults instead.
+    if (part.undo !== 'none') cpu.plumbingRetired++;
     cpu.eip = cpu.nextEip = (part.addr - base) | 0;
     return cpu.eip;
   }
@@ -694,13 +702,10 @@ export class Ring1Monitor implements Interceptor {
     const lin = (cpu.segBase[SegReg.CS]! + at) >>> 0;
     if (this.opts.rewrite !== null) this.accounting.misses++;
     this.record(exitReasonOfMnemonic(m === 'mov' && isCrMove(ins) ? 'mov_cr' : m), 'trap', ins, lin, { errorCode: 0 });
-    if (m === 'hlt') {
-      this.emulate(ins, at, null);
-      // HLT with the virtual IF = 0 is final, as on hardware: let the machine see IF = 0.
-      if (!this.vif && cpu.halted) cpu.setFlagBits(F.IF, 0);
-      return true;
-    }
-    this.emulate(ins, at, null);
+    // The trapped instruction retires when its emulation completes, as it does natively.
+    if (this.emulate(ins, at, null)) cpu.retired++;
+    // HLT with the virtual IF = 0 is final, as on hardware: let the machine see IF = 0.
+    if (m === 'hlt' && !this.vif && cpu.halted) cpu.setFlagBits(F.IF, 0);
     return true;
   }
 
@@ -724,7 +729,8 @@ export class Ring1Monitor implements Interceptor {
     }
     const m = mnemonicOf(ins.form);
     this.record(exitReasonOfMnemonic(m === 'mov' && isCrMove(ins) ? 'mov_cr' : m), 'escape', ins, site.addr);
-    this.emulate(ins, site.addr | 0, (site.escapeAddr + 2) | 0);
+    // The escape retired standing for the site, which natively faults instead of retiring.
+    if (!this.emulate(ins, site.addr | 0, (site.escapeAddr + 2) | 0)) cpu.plumbingRetired++;
     if (m === 'hlt' && !this.vif && cpu.halted) cpu.setFlagBits(F.IF, 0);
   }
 
@@ -734,7 +740,8 @@ export class Ring1Monitor implements Interceptor {
     const m = mnemonicOf(ins.form);
     this.accounting.misses++;
     this.record(exitReasonOfMnemonic(m), 'trap', ins, site.addr);
-    this.emulate(ins, site.addr | 0, null);
+    // The INT3 retired standing for the site, which natively faults instead of retiring.
+    if (!this.emulate(ins, site.addr | 0, null)) this.cpu.plumbingRetired++;
     if (m === 'hlt' && !this.vif && this.cpu.halted) this.cpu.setFlagBits(F.IF, 0);
   }
 
@@ -762,6 +769,7 @@ export class Ring1Monitor implements Interceptor {
         this.reflect(e.vector, e.errorCode, false, eip);
         return;
       }
+      cpu.retired++;
       cpu.eip = cpu.nextEip;
       eip = cpu.eip >>> 0;
     }
