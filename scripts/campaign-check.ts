@@ -3,7 +3,7 @@
 // as fast-check has shrunk them and the campaign goes on with the next seed; the coverage
 // summary is printed every --every programs and at the end.
 //
-//   pnpm campaign:check [--runs N] [--seed S] [--backends native,rewrite] [--minutes M] [--every K] [--avoid-known]
+//   pnpm campaign:check [--runs N] [--seed S] [--backends native,rewrite] [--minutes M] [--every K]
 import { parseArgs } from 'node:util';
 import type { BackendName } from '@ringshift/runtime';
 import { defaultRandomBackends, formatCoverage, runCampaign } from '../packages/cli/src/check/property';
@@ -15,7 +15,6 @@ const { values } = parseArgs({
     backends: { type: 'string' },
     minutes: { type: 'string' },
     every: { type: 'string', default: '1000' },
-    'avoid-known': { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -31,7 +30,7 @@ const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 process.stdout.write(`campaign-check: seed ${seed}, up to ${runs} programs${minutes ? ` or ${minutes} min` : ''}, backends ${backends.join(', ')}\n`);
 const result = runCampaign({
-  seed, runs, backends, keepGoing: true, avoidKnown: values['avoid-known'],
+  seed, runs, backends, keepGoing: true,
   ...(minutes === undefined ? {} : { timeLimitMs: minutes * 60_000 }),
   onProgram: (done, coverage, failures) => {
     if (done % 100 === 0) process.stderr.write(`campaign-check: ${done} programs, ${failures} failure(s), ${elapsed()}\n`);

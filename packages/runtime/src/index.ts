@@ -1,5 +1,5 @@
 // Public API of @ringshift/runtime: named re-exports only.
-export { Cpu, ATTR_CODE, ATTR_DB, ATTR_G, ATTR_P, ATTR_S } from './cpu/cpu';
+export { Cpu, ATTR_CODE, ATTR_DB, ATTR_G, ATTR_P, ATTR_S, CODE_PLUMBING, CODE_WATCHED } from './cpu/cpu';
 export type { Handler, PortBus, StopReason } from './cpu/cpu';
 export { buildHandlers, FAMILIES, OPSIZE } from './cpu/handlers';
 export type { Family } from './cpu/handlers';

@@ -63,25 +63,8 @@ function interesting(r: number, bits: number): number {
 const eflagsValue = (w: number): number => ((w & EFLAGS_RANDOM) | 2) >>> 0;
 
 /** Selectors per segment register (good ones several times, so most programs keep running). */
-const DS_SELECTORS = [0x10, 0x10, 0x18, 0x18, 0x30, 0x33, 0x04, 0x0c, 0x28, 0x08, 0x60, 0x00, 0x03, 0x13, 0x50, 0x38, 0x80, 0x1c, 0x58];
-const ES_SELECTORS = [...DS_SELECTORS, 0x48, 0x70];
-/**
- * With `avoidKnown`, the generator leaves out what triggers the rewrite backend's known
- * differences (README, "ringshift check"), so that long campaigns look for new ones:
- * - DS loads that leave DS unusable (null, read-only, code): the inline stubs write the shared
- *   page through DS and fault. DS gets writable flat selectors, or ones whose load faults.
- * - LSS: not a site (the table does not class it as sensitive), so it runs at CPL 1, where a
- *   selector with RPL 0 faults.
- * (Faults in instructions relocated into a trampoline reported the trampoline's address until
- * the monitor translated them; they are no longer left out.)
- */
-const USABLE_DS_SELECTORS = [0x10, 0x10, 0x18, 0x18, 0x30, 0x33, 0x04, 0x13, 0x50, 0x38, 0x80, 0x1c];
-
-/** Build options. */
-export interface HarnessOptions {
-  /** Leave out what triggers the known differences (see USABLE_DS_SELECTORS). */
-  readonly avoidKnown?: boolean;
-}
+const DS_SELECTORS = [0x10, 0x10, 0x18, 0x18, 0x30, 0x33, 0x04, 0x0c, 0x28, 0x08, 0x60, 0x00, 0x03, 0x13, 0x50, 0x38, 0x80, 0x1c, 0x58, 0x48, 0x70];
+const ES_SELECTORS = DS_SELECTORS;
 const SS_SELECTORS = [0x10, 0x10, 0x18, 0x04, 0x00, 0x28, 0x30, 0x13, 0x50, 0x08];
 const CS_SELECTORS = [0x08, 0x08, 0x20, 0x14, 0x58, 0x10, 0x00, 0x09, 0x38];
 const LAR_SELECTORS = [
@@ -113,7 +96,6 @@ interface Ctx {
   readonly addr: (l: Label) => number;
   loops: number;
   readonly loopCounts: number[];
-  readonly avoidKnown: boolean;
 }
 
 /** A memory operand of `bytes` bytes in a data page (or the alias page with paging on). */
@@ -305,7 +287,7 @@ function emitItem(c: Ctx, item: Item, index: number): void {
       }
     }
     case 'sys': {
-      switch (v % 8) {
+      switch (v % 10) {
         case 0: a.ins('Lgdt_m1632', ssMem(L.GDTR_PSEUDO, 6)); return;
         case 1: a.ins('Lidt_m1632', ssMem(L.IDTR_PSEUDO, 6)); return;
         case 2: a.ins('Mov_r32_imm32', reg('eax'), imm(pick([L.LDT_SELECTOR, L.LDT_SELECTOR, 0, L.TSS_SELECTOR, L.DATA_SELECTOR], w(1)))); a.ins('Lldt_rm16', reg('ax')); return;
@@ -318,6 +300,9 @@ function emitItem(c: Ctx, item: Item, index: number): void {
           return;
         }
         case 6: a.ins('Mov_r32_dr', reg(pick(R32, w(1))), reg(pick(['dr6', 'dr7'], w(2)))); return;
+        // Guest time: EDX:EAX = the TSC, which must read the same under every backend.
+        case 8: a.ins('Rdtsc'); return;
+        case 9: a.ins('Mov_r32_imm32', reg('eax'), imm(pick([0, 1, 0x80000000, 0x80000001, 2, 0x40000000], w(1)))); a.ins('Mov_r32_imm32', reg('ecx'), imm(0)); a.ins('Cpuid'); return;
         default: a.ins('Mov_dr_r32', reg(pick(['dr0', 'dr1', 'dr2', 'dr3'], w(2))), reg(pick(R32, w(1)))); return;
       }
     }
@@ -345,7 +330,7 @@ function emitSreg(c: Ctx, item: Item): void {
   const all = ['es', 'cs', 'ss', 'ds', 'fs', 'gs'] as const;
   const loadable = ['ds', 'es', 'fs', 'gs', 'ss'] as const;
   const sreg = pick(loadable, w(1));
-  const selectors = sreg === 'ss' ? SS_SELECTORS : sreg === 'ds' ? (c.avoidKnown ? USABLE_DS_SELECTORS : DS_SELECTORS) : ES_SELECTORS;
+  const selectors = sreg === 'ss' ? SS_SELECTORS : sreg === 'ds' ? DS_SELECTORS : ES_SELECTORS;
   const sel = pick(selectors, w(2)) | 0;
   const R = pick(R32, w(3));
   const R16of = R16[R32.indexOf(R)]!;
@@ -366,7 +351,7 @@ function emitSreg(c: Ctx, item: Item): void {
       const at = L.DATA + 0x800 + ((w(4) % 0x100) & ~3);
       a.ins('Mov_rm32_imm32', mem({ disp: at, size: 4 }), imm(w(5)));
       a.ins('Mov_rm16_imm16', mem({ disp: at + 4, size: 2 }), imm(sel));
-      if (!(c.avoidKnown && sreg === 'ss')) a.ins(`L${sreg}_r32_m1632`, reg(R), mem({ disp: at, size: 6 }));
+      a.ins(`L${sreg}_r32_m1632`, reg(R), mem({ disp: at, size: 6 }));
       return;
     }
     case 6: a.ins('Mov_r32m16_Sreg', reg(R), reg(pick(all, w(4)))); return;
@@ -688,7 +673,7 @@ function dataSegment(p: GuestProgram, handlers: readonly number[], loopCounts: r
  * Builds `p` into a multiboot image. Two passes: the first lays the code out with far
  * pointers at 0, the second fills them in (a ptr16:32 operand has a fixed length).
  */
-export function buildGuest(p: GuestProgram, opts: HarnessOptions = {}): GuestImage {
+export function buildGuest(p: GuestProgram): GuestImage {
   let addrs = new Map<string, number>();
   let built: ReturnType<typeof assembleOnce> | undefined;
   // The encoder reports refused picks with EncodeError, which the generator expects often; a
@@ -697,7 +682,7 @@ export function buildGuest(p: GuestProgram, opts: HarnessOptions = {}): GuestIma
   Error.stackTraceLimit = 0;
   try {
     for (let pass = 0; pass < 2; pass++) {
-      built = assembleOnce(p, addrs, opts.avoidKnown === true);
+      built = assembleOnce(p, addrs);
       addrs = built.labels;
     }
   } finally {
@@ -731,7 +716,7 @@ export function buildGuest(p: GuestProgram, opts: HarnessOptions = {}): GuestIma
   return { image, body: { start: b.bodyStart, end: b.bodyEnd }, items: b.items, epilogue: b.epilogue };
 }
 
-function assembleOnce(p: GuestProgram, addrs: ReadonlyMap<string, number>, avoidKnown: boolean) {
+function assembleOnce(p: GuestProgram, addrs: ReadonlyMap<string, number>) {
   const a = new Assembler(32, L.KERNEL_BASE);
   a.dd(MB_MAGIC, 0, (-MB_MAGIC) >>> 0, 0);
   const fall = p.ending === 'fall';
@@ -745,7 +730,7 @@ function assembleOnce(p: GuestProgram, addrs: ReadonlyMap<string, number>, avoid
   // Pass 2: the prologue's far JMP gets its target (the label after it).
   const ctx: Ctx = {
     a, p, labels: p.items.map((_, k) => a.label(`item_${k}`)), end: a.label('items_end'), epilogue, farReturn, farReturn4, addr,
-    loops: 0, loopCounts: [], avoidKnown,
+    loops: 0, loopCounts: [],
   };
   const emitBody = (): void => {
     a.bind(bodyStart);

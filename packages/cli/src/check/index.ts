@@ -4,7 +4,7 @@
 export { ENDINGS, EFLAGS_RANDOM, GP_FORMS, ITEM_KINDS, ITEM_WEIGHTS, MAX_ITEMS, RAW_WORDS, guestProgramArb, itemArb } from './program';
 export type { Ending, GuestProgram, Item, ItemKind } from './program';
 export { buildGuest } from './harness';
-export type { GuestImage, HarnessOptions } from './harness';
+export type { GuestImage } from './harness';
 export { firstDifference, rewriteForCheck, runBackend } from './runs';
 export type { BackendRun, Difference, RunOptions } from './runs';
 export {

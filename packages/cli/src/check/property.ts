@@ -26,8 +26,6 @@ export function defaultRandomBackends(): BackendName[] {
 export interface CheckOptions {
   /** Backends, the first the reference (default: defaultRandomBackends()). */
   readonly backends?: readonly BackendName[];
-  /** Leave out what triggers the known differences (harness.ts HarnessOptions). */
-  readonly avoidKnown?: boolean;
   /** Tests only: change the rewritten image before it runs (a broken stub). */
   readonly mutateRewritten?: (r: RewriteResult, guest: GuestImage) => Uint8Array;
 }
@@ -42,7 +40,7 @@ export interface ProgramResult {
 /** Builds, rewrites and runs one program under every backend; the first difference, if any. */
 export function checkProgram(p: GuestProgram, opts: CheckOptions = {}): ProgramResult {
   const backends = opts.backends ?? defaultRandomBackends();
-  const guest = buildGuest(p, { avoidKnown: opts.avoidKnown === true });
+  const guest = buildGuest(p);
   let rewrite: RewriteResult | null = null;
   let rewritten: Uint8Array | undefined;
   if (backends.includes('rewrite')) {
@@ -73,7 +71,7 @@ export function checkProgram(p: GuestProgram, opts: CheckOptions = {}): ProgramR
 function crashed(backend: BackendName, e: unknown): BackendRun {
   const registers = { eax: 0, ecx: 0, edx: 0, ebx: 0, esp: 0, ebp: 0, esi: 0, edi: 0, eip: 0, eflags: 0, cs: 0, ds: 0, ss: 0, cr0: 0, cr2: 0, cr3: 0, cr4: 0 };
   const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return { backend, reason: 'crash', detail, instructions: 0, registers, serial: new Uint8Array(0), debugConsole: new Uint8Array(0) };
+  return { backend, reason: 'crash', detail, instructions: 0, guestInstructions: 0, registers, serial: new Uint8Array(0), debugConsole: new Uint8Array(0) };
 }
 
 /** What a campaign saw: sites per mnemonic (class) and per tactic, in the generated bodies. */

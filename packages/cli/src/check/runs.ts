@@ -1,7 +1,8 @@
 // Running one image under several backends and finding the first guest-visible difference:
 // how the run ended, the serial output (for generated programs: the dump record field by
-// field, then the handler log), the debug console (port 0xE9) and the final registers as the
-// guest sees them (compare.ts COMPARED_REGISTERS). `rewrite` runs the image rewritten in memory
+// field, then the handler log), the debug console (port 0xE9), the final registers as the
+// guest sees them (compare.ts COMPARED_REGISTERS) and the guest time (the instructions the guest
+// saw retire, which its TSC and timers follow). `rewrite` runs the image rewritten in memory
 // by rewriteImage (sensitive selection); the other backends run the image as it is.
 import { rewriteImage, type RewriteResult } from '@ringshift/rewriter';
 import { loadGuest, runGuest, type BackendName, type RunRegisters } from '@ringshift/runtime';
@@ -15,6 +16,8 @@ export interface BackendRun {
   readonly exitStatus?: number;
   readonly detail?: string;
   readonly instructions: number;
+  /** Instructions the guest saw retire (runtime RunReport.guestInstructions). */
+  readonly guestInstructions: number;
   readonly registers: RunRegisters;
   readonly serial: Uint8Array;
   readonly debugConsole: Uint8Array;
@@ -54,7 +57,7 @@ export function runBackend(image: Uint8Array, backend: BackendName, opts: RunOpt
   if (opts.timeoutMs !== undefined) limits.timeoutMs = opts.timeoutMs;
   const r = runGuest(guest, limits);
   return {
-    backend, reason: r.reason, instructions: r.instructions, registers: r.registers,
+    backend, reason: r.reason, instructions: r.instructions, guestInstructions: r.guestInstructions, registers: r.registers,
     serial: Uint8Array.from(serial), debugConsole: Uint8Array.from(debugConsole),
     ...(r.exitStatus === undefined ? {} : { exitStatus: r.exitStatus }),
     ...(r.detail === undefined ? {} : { detail: r.detail }),
@@ -65,8 +68,8 @@ export function runBackend(image: Uint8Array, backend: BackendName, opts: RunOpt
 export interface Difference {
   readonly backend: BackendName;
   readonly against: BackendName;
-  /** What differs: 'exit', 'serial', 'debug console' or 'registers'. */
-  readonly kind: 'exit' | 'serial' | 'debug console' | 'registers';
+  /** What differs: 'exit', 'serial', 'debug console', 'registers' or 'guest time'. */
+  readonly kind: 'exit' | 'serial' | 'debug console' | 'registers' | 'guest time';
   /** One line naming the first differing thing and both values. */
   readonly text: string;
 }
@@ -78,7 +81,7 @@ const outcome = (r: BackendRun): string =>
 
 /**
  * The first difference, in the order: how the run ended, serial output, debug console, final
- * registers. `dump` names serial differences by the epilogue's record fields (generated programs).
+ * registers, guest time. `dump` names serial differences by the epilogue's record fields (generated programs).
  */
 export function firstDifference(a: BackendRun, b: BackendRun, dump = false): Difference | null {
   const pair = { backend: b.backend, against: a.backend };
@@ -92,6 +95,9 @@ export function firstDifference(a: BackendRun, b: BackendRun, dump = false): Dif
   const regs = COMPARED_REGISTERS.filter((k) => a.registers[k] >>> 0 !== b.registers[k] >>> 0);
   if (regs.length > 0) {
     return { ...pair, kind: 'registers', text: `final registers differ: ${regs.map((k) => `${k} ${a.backend} ${hex(a.registers[k] >>> 0, 8)}, ${b.backend} ${hex(b.registers[k] >>> 0, 8)}`).join('; ')}` };
+  }
+  if (a.guestInstructions !== b.guestInstructions) {
+    return { ...pair, kind: 'guest time', text: `guest time differs: the guest saw ${a.guestInstructions} instructions retire under ${a.backend}, ${b.guestInstructions} under ${b.backend} (its TSC and timers follow this count)` };
   }
   return null;
 }

@@ -31,7 +31,6 @@ interface CheckArgs {
   backends?: string;
   maxItems?: string;
   keepGoing?: boolean;
-  avoidKnown?: boolean;
   maxInstructions?: string;
   timeout?: string;
 }
@@ -48,7 +47,6 @@ export const checkCommand: Command<CheckArgs> = {
       .option('backends', { type: 'string', describe: `comma-separated, two or more of ${BACKENDS.join(', ')}; the first is the reference (default: every backend but deprivileged and pv)` })
       .option('max-items', { type: 'string', describe: `with --random: items per program at most (default ${MAX_ITEMS})` })
       .option('keep-going', { type: 'boolean', describe: 'with --random: after a failure, go on with the next seed until --runs programs have run' })
-      .option('avoid-known', { type: 'boolean', describe: 'with --random: leave out what triggers the differences found and not fixed yet (README, ringshift check)' })
       .option('max-instructions', { type: 'string', describe: 'with an image: stop each run after this many instructions' })
       .option('timeout', { type: 'string', describe: 'with an image: stop each run after this many seconds of host time' })
       .example('$0 check examples/hello/hello.elf', 'every backend agrees with native: exit 0')
@@ -74,7 +72,7 @@ function count(text: string | undefined, option: string, fallback: number): numb
 
 function checkImage(args: CheckArgs, io: Io): number {
   if (args.image === undefined) throw new InputError('no image given: ringshift check <image>, or ringshift check --random');
-  for (const o of ['runs', 'seed', 'maxItems', 'keepGoing', 'avoidKnown'] as const) {
+  for (const o of ['runs', 'seed', 'maxItems', 'keepGoing'] as const) {
     if (args[o] !== undefined) throw new InputError(`--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --random, not with an image`);
   }
   const backends = parseBackends(args.backends, false);
@@ -150,7 +148,7 @@ function checkRandom(args: CheckArgs, io: Io): number {
     io.stderr(`check: ${done}/${runs} programs, ${failures} failure(s), ${((now - started) / 1000).toFixed(0)} s\n`);
   };
   const result = runCampaign({
-    seed, runs, maxItems, backends, keepGoing: args.keepGoing === true, avoidKnown: args.avoidKnown === true,
+    seed, runs, maxItems, backends, keepGoing: args.keepGoing === true,
     onProgram: (done, _c, failures) => progress(done, failures),
   });
   progress(result.runs, result.failures.length, true);

@@ -54,7 +54,11 @@ export interface ClassEntry {
   /** Subject to IOPL in protected mode ('always') or only in virtual-8086 mode ('v86'). */
   readonly iopl?: 'no' | 'always' | 'v86';
   readonly ioplNote?: string;
-  /** Sensitive but unprivileged on the Pentium (Robin & Irvine 2000; reference sheet part (c)). */
+  /**
+   * Sensitive but unprivileged: Robin & Irvine's list (2000; reference sheet part (c)), and the
+   * far-pointer loads LDS/LES/LFS/LGS/LSS, which their list leaves out although they make the
+   * same segment-load checks against the real CPL as MOV/POP Sreg (FORM_OVERRIDES).
+   */
   readonly sensitive?: boolean;
   /** VT-x exit caused by executing the instruction in VMX non-root operation. */
   readonly vmExit?: VmExitEntry;
@@ -655,6 +659,8 @@ export const FORM_OVERRIDES: readonly FormOverride[] = [
   { forms: ['Popw_ES', 'Popd_ES', 'Popw_CS', 'Popw_SS', 'Popd_SS', 'Popw_DS', 'Popd_DS',
             'Popw_FS', 'Popd_FS', 'Popq_FS', 'Popw_GS', 'Popd_GS', 'Popq_GS'],
     set: { sensitive: true }, why: 'POP Sreg (POP CS: 8086 only): Robin & Irvine' },
+  { forms: /^L(d|e|f|g|s)s_r(16|32|64)_m16(16|32|64)$/, set: { sensitive: true },
+    why: 'LDS/LES/LFS/LGS/LSS (C5, C4, 0F B4, 0F B5, 0F B2): not in Robin & Irvine, but the segment load makes the checks of MOV/POP Sreg against the real CPL (SDM vol. 2A "LDS/LES/LFS/LGS/LSS", Protected Mode Exceptions): LSS with an RPL-0 selector #GPs at CPL 1' },
   { forms: /^(Shl|Sal|Shr|Sar)_rm(8|16|32|64)_1$/, set: { undef: 'AF' },
     why: 'shift by 1 (D0/D1): OF is defined (vol. 2B SAL/SAR/SHL/SHR, Flags Affected)' },
   { forms: /^(Rol|Ror|Rcl|Rcr)_rm(8|16|32|64)_1$/, set: { undef: '' },

@@ -61,6 +61,8 @@ export class Decoded {
    * plumbing. Never part of a block, so that only Cpu.execute has to count it.
    */
   plumbing = false;
+  /** The monitor's instruction hook sees it first (Cpu.codeRoleAt); never part of a block either. */
+  watched = false;
 
   constructor(
     readonly ins: Instruction,

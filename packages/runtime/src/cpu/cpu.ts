@@ -33,6 +33,10 @@ const raiseUD: Handler = () => {
 // Descriptor-cache attribute bits kept per segment register (from the descriptor's access
 // byte and flags, SDM vol. 3A §3.4.5): low byte = access byte, bit 14 = D/B, bit 15 = G.
 export const ATTR_P = 0x80;
+/** Cpu.codeRoleAt: the instruction retires unseen by the guest (a monitor's plumbing). */
+export const CODE_PLUMBING = 1;
+/** Cpu.codeRoleAt: the monitor's instruction hook sees the instruction before it runs. */
+export const CODE_WATCHED = 2;
 export const ATTR_S = 0x10;
 export const ATTR_DB = 1 << 14;
 export const ATTR_G = 1 << 15;
@@ -104,10 +108,11 @@ export class Cpu implements LazyState {
    */
   plumbingRetired = 0;
   /**
-   * Set by a monitor before the run: whether the instruction whose first byte is at this physical
-   * address is plumbing. Asked once per decode (the decode cache is keyed by physical address).
+   * Set by a monitor before the run: the role of the instruction whose first byte is at this
+   * physical address, CODE_PLUMBING and/or CODE_WATCHED (0: ordinary code). Asked once per
+   * decode (the decode cache is keyed by physical address).
    */
-  plumbingAt: ((phys: number) => boolean) | null = null;
+  codeRoleAt: ((phys: number) => number) | null = null;
   /** Time-stamp counter (virtual: advanced by the machine's clock). */
   tsc = 0n;
 
@@ -655,7 +660,11 @@ export class Cpu implements LazyState {
   private decoded(ins: Instruction, phys: number): Decoded {
     const h = ins.valid ? this.handlers[ins.form] : undefined;
     const d = new Decoded(ins, h ?? raiseUD, h !== undefined);
-    if (this.plumbingAt !== null && this.plumbingAt(phys >>> 0)) d.plumbing = true;
+    if (this.codeRoleAt !== null) {
+      const role = this.codeRoleAt(phys >>> 0);
+      d.plumbing = (role & CODE_PLUMBING) !== 0;
+      d.watched = (role & CODE_WATCHED) !== 0;
+    }
     return d;
   }
 
@@ -669,7 +678,7 @@ export class Cpu implements LazyState {
     const bits = this.fBits;
     const off0 = (this.segBase[SegReg.CS]! + this.eip) & 0xfff;
     const b32 = bits === 32 ? 1 : 0;
-    if (slots === null || slots[(off0 << 1) | b32] !== d || d.plumbing) return null;
+    if (slots === null || slots[(off0 << 1) | b32] !== d || d.plumbing || d.watched) return null;
     const run = [d];
     const eip0 = this.eip;
     let size = d.ins.length;
@@ -689,7 +698,7 @@ export class Cpu implements LazyState {
         next = this.decoded(ins, phys);
         slots[key] = next;
       }
-      if (next.plumbing) break;
+      if (next.plumbing || next.watched) break;
       run.push(next);
       size += next.ins.length;
       last = next;
@@ -727,7 +736,7 @@ export class Cpu implements LazyState {
       if (ins.bits === 16) this.nextEip &= 0xffff;
       const inhibit = this.inhibitInterrupts;
       const m = this.interceptor;
-      if (m !== null && d.sensitive && !proceed(m.instruction(this, ins, classOf(ins.form)))) {
+      if (m !== null && (d.sensitive || d.watched) && !proceed(m.instruction(this, ins, classOf(ins.form)))) {
         // HANDLED: the monitor emulated it; the instruction retires.
         this.eip = this.nextEip;
         this.retired++;

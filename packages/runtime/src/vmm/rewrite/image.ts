@@ -248,7 +248,7 @@ function jumpTarget(byte: (a: number) => number, a: number): number | null {
 }
 
 /** Bytes of an inline stub part by mnemonic (docs/patch-abi.md, "Inline stubs"). */
-const INLINE_PART: Record<string, number> = { cli: 7, sti: 23, pushfd: 41, popfd: 60 };
+export const INLINE_PART: Readonly<Record<string, number>> = { cli: 7, sti: 23, pushfd: 41, popfd: 60 };
 const LOOP_LIKE = new Set(['loop', 'loope', 'loopne', 'jecxz', 'jcxz']);
 
 /**

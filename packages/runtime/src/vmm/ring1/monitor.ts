@@ -19,7 +19,7 @@
 // IDT), and emulation reuses the CPU's own instruction handlers in a temporarily virtual context
 // (CPL, GDTR, LDTR, IDTR, IF, IOPL, CS/SS RPL as the guest believes them).
 import { Decoder, Instruction, OpKind, Reg, VMX_EXIT_REASON, classOf, formatIntel, mnemonicOf } from '@ringshift/decoder';
-import { ATTR_CODE, ATTR_DB, ATTR_P, ATTR_S, type Cpu, type Handler } from '../../cpu/cpu';
+import { ATTR_CODE, ATTR_DB, ATTR_P, ATTR_S, CODE_PLUMBING, CODE_WATCHED, type Cpu, type Handler } from '../../cpu/cpu';
 import * as F from '../../cpu/eflags';
 import { Fault, Vector } from '../../cpu/fault';
 import { buildHandlers } from '../../cpu/handlers';
@@ -34,7 +34,7 @@ import { SegReg } from '../../cpu/registers';
 import type { Machine } from '../../machine/machine';
 import { WATCH_DECODE_CACHE, WATCH_DESCRIPTOR_TABLE } from '../../machine/memory';
 import { ExitAccounting, exitReasonOfMnemonic, type ExitVia } from '../accounting';
-import { HOLE_END, HOLE_START, HOLE_STUB_END, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, type RewrittenImage } from '../rewrite/image';
+import { HOLE_END, HOLE_START, HOLE_STUB_END, INLINE_PART, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, type RewrittenImage } from '../rewrite/image';
 import type { PatchMapSite } from '../rewrite/patchmap';
 
 const CR0_PE = 1;
@@ -125,6 +125,11 @@ export class Ring1Monitor implements Interceptor {
   /** Depth of virtual contexts: events inside one are delivered by the CPU itself. */
   private depth = 0;
   /**
+   * Each inline stub part by its first byte: the site, where the part ends, and whether it uses
+   * the stack (PUSHFD/POPFD). See instruction().
+   */
+  private readonly inlineParts = new Map<number, { site: PatchMapSite; end: number; stack: boolean }>();
+  /**
    * Set by the escape of an inline STI (its `int 0x81` address + 2, else -1): the STI shadow
    * still covers the next guest instruction after the rest of the stub.
    */
@@ -180,10 +185,21 @@ export class Ring1Monitor implements Interceptor {
         }
       }
     }
+    for (const site of rw?.map.sites ?? []) {
+      if (site.stubKind !== 'inline') continue;
+      const m = mnemonicOf(this.siteInstruction(site).form);
+      this.inlineParts.set(site.stubAddr >>> 0, { site, end: (site.stubAddr + INLINE_PART[m]!) | 0, stack: m === 'pushfd' || m === 'popfd' });
+    }
     if (rw?.standIns !== undefined && rw.patchJumpsPhys !== undefined) {
-      // Guest time leaves out the patch jumps and stub plumbing (docs/rewrite-backend.md, "Guest time").
+      // Guest time leaves out the patch jumps and stub plumbing (docs/rewrite-backend.md, "Guest
+      // time"); the first instruction of each inline stub is watched (instruction()).
       const standIns = rw.standIns, jumps = rw.patchJumpsPhys, lo = this.stubPhys, hi = this.stubPhys + rw.stubBytes.length;
-      this.cpu.plumbingAt = (phys) => (phys >= lo && phys < hi ? !standIns.has((HOLE_START + (phys - lo)) >>> 0) : jumps.has(phys));
+      const inline = this.inlineParts;
+      this.cpu.codeRoleAt = (phys) => {
+        if (phys < lo || phys >= hi) return jumps.has(phys) ? CODE_PLUMBING : 0;
+        const lin = (HOLE_START + (phys - lo)) >>> 0;
+        return (standIns.has(lin) ? 0 : CODE_PLUMBING) | (inline.has(lin) ? CODE_WATCHED : 0);
+      };
     }
     if (this.mem.size < ring1MemoryBytes(opts.guestRamBytes, rw)) throw new RangeError('machine memory too small for the monitor (use ring1MemoryBytes)');
     if (rw !== null && this.stubEnd > MONITOR_LINEAR) throw new RangeError(`stub segments of ${rw.stubBytes.length} bytes overlap the monitor's structures at ${hex(MONITOR_LINEAR)}`);
@@ -785,7 +801,36 @@ export class Ring1Monitor implements Interceptor {
     return ins;
   }
 
-  instruction(_cpu: Cpu, _ins: Instruction): Verdict { return CONTINUE; }
+  /**
+   * The first instruction of an inline stub (CODE_WATCHED): the stubs reach the shared page as
+   * `ds:[S]` and assume DS is a present, writable data segment with base 0 whose limit covers S,
+   * and PUSHFD/POPFD's stubs address the stack with ESP (docs/patch-abi.md, "Shared page"). When
+   * the guest's DS or SS is not so (LDS of a null selector, a based or small DS, a 16-bit stack),
+   * the monitor emulates the site itself and resumes after the stub part, as for an escape stub.
+   */
+  instruction(cpu: Cpu, _ins: Instruction): Verdict {
+    if (this.inlineParts.size === 0 || this.depth > 0) return CONTINUE;
+    const part = this.inlineParts.get((cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0);
+    if (part === undefined || this.inlineStubFits(part.stack)) return CONTINUE;
+    const ins = this.siteInstruction(part.site);
+    this.record(exitReasonOfMnemonic(mnemonicOf(ins.form)), 'escape', ins, part.site.addr, { detail: 'inline stub emulated: DS or SS unfit' });
+    // The stub's first instruction retires standing for the site (Cpu.execute), unless it faults.
+    if (!this.emulate(ins, part.site.addr | 0, part.end)) cpu.plumbingRetired++;
+    cpu.nextEip = cpu.eip;
+    return HANDLED;
+  }
+
+  /** Whether the guest's DS (and SS, for a stub that uses the stack) lets the inline stubs run. */
+  private inlineStubFits(stack: boolean): boolean {
+    const cpu = this.cpu;
+    const a = cpu.segAttr[SegReg.DS]!;
+    if ((a & (ATTR_P | ATTR_S | ATTR_CODE | 2)) !== (ATTR_P | ATTR_S | 2) || cpu.segBase[SegReg.DS] !== 0) return false;
+    const first = this.opts.rewrite!.map.sharedPage >>> 0, last = first + SHARED_VIOPL;
+    const limit = cpu.segLimit[SegReg.DS]! >>> 0;
+    // Expand-down (type bit 2): the valid offsets are limit + 1 .. 0xFFFFFFFF with B = 1.
+    if ((a & 4) !== 0 ? (a & ATTR_DB) === 0 || first <= limit : last > limit) return false;
+    return !stack || (cpu.segAttr[SegReg.SS]! & ATTR_DB) !== 0;
+  }
 
   // A task switch would load CS and SS from a TSS at the guest's own RPLs, outside the monitor: refused, as before the CPU had them.
   taskSwitch(): Verdict { return refuse('task switches (hardware task switching under a ring-1 monitor)'); }
