@@ -2,8 +2,8 @@
 // Assembler and the rewriter's writeElf32 (layout.ts has the addresses):
 //
 //   .multiboot  the multiboot header (magic, flags 0, checksum)
-//   .text       prologue: LGDT/LIDT, far JMP to reload CS, data segments, ESP, LLDT, LTR, PIC
-//               masked, paging (optional), the program's initial registers and EFLAGS (POPFD);
+//   .text       prologue: LGDT/LIDT, far JMP to reload CS, data segments, ESP, LLDT, LTR, the
+//               PIC (IRQ 0 at vector 0x30 when the program has a timer), paging (optional), the program's initial registers and EFLAGS (POPFD);
 //               [body when the program falls into the epilogue]; the epilogue; the exception
 //               and interrupt handlers; far-call targets
 //   .text.body  the program (its own section; the last one of the segment unless it falls
@@ -45,6 +45,8 @@ export interface GuestImage {
 }
 
 const pick = <T>(list: readonly T[], w: number): T => list[(w >>> 0) % list.length]!;
+/** The PIT's input clock is 1.193182 MHz: one count is this many ns (= guest instructions). */
+const PIT_NS_PER_COUNT = 1e9 / 1_193_182;
 
 /** Immediates biased toward the edges where flag bugs live (as test/arbitraries/programs.ts). */
 function interesting(r: number, bits: number): number {
@@ -607,32 +609,57 @@ function emitEpilogue(a: Assembler, paging: boolean): void {
 }
 
 function emitPrologue(a: Assembler, p: GuestProgram): void {
-  a.ins('Lgdt_m1632', mem({ disp: L.GDTR_PSEUDO, size: 6 }));
-  a.ins('Lidt_m1632', mem({ disp: L.IDTR_PSEUDO, size: 6 }));
+  // Guest time starts at the entry: count the prologue's instructions (it has no branches
+  // before the timer's wait) to place the first tick.
+  let executed = 0;
+  const ins: Assembler['ins'] = (...args) => { executed++; return a.ins(...args); };
+  ins('Lgdt_m1632', mem({ disp: L.GDTR_PSEUDO, size: 6 }));
+  ins('Lidt_m1632', mem({ disp: L.IDTR_PSEUDO, size: 6 }));
   const reload = a.label('prologue_cs');
-  a.ins('Jmp_ptr1632', far(L.CODE_SELECTOR, 0)); // patched to `reload` in pass 2 (see build)
+  ins('Jmp_ptr1632', far(L.CODE_SELECTOR, 0)); // patched to `reload` in pass 2 (see build)
   a.bind(reload);
-  a.ins('Mov_r32_imm32', reg('eax'), imm(L.DATA_SELECTOR));
-  for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) a.ins('Mov_Sreg_r32m16', reg(s), reg('eax'));
-  a.ins('Mov_r32_imm32', reg('esp'), imm(L.STACK_TOP));
-  a.ins('Mov_r32_imm32', reg('eax'), imm(L.LDT_SELECTOR));
-  a.ins('Lldt_rm16', reg('ax'));
-  a.ins('Mov_r32_imm32', reg('eax'), imm(L.TSS_SELECTOR));
-  a.ins('Ltr_rm16', reg('ax'));
-  // No interrupt may arrive: their timing would follow the instruction count, which differs.
-  a.ins('Mov_r8_imm8', reg('al'), imm(0xff));
-  a.ins('Out_imm8_AL', imm(0x21), reg('al'));
-  a.ins('Out_imm8_AL', imm(0xa1), reg('al'));
-  if (p.paging) {
-    a.ins('Mov_r32_imm32', reg('eax'), imm(L.PAGE_DIRECTORY));
-    a.ins('Mov_cr_r32', reg('cr3'), reg('eax'));
-    a.ins('Mov_r32_cr', reg('eax'), reg('cr0'));
-    a.ins('Or_rm32_imm32', reg('eax'), imm(0x80000000 | 0));
-    a.ins('Mov_cr_r32', reg('cr0'), reg('eax'));
+  ins('Mov_r32_imm32', reg('eax'), imm(L.DATA_SELECTOR));
+  for (const s of ['ds', 'es', 'fs', 'gs', 'ss'] as const) ins('Mov_Sreg_r32m16', reg(s), reg('eax'));
+  ins('Mov_r32_imm32', reg('esp'), imm(L.STACK_TOP));
+  ins('Mov_r32_imm32', reg('eax'), imm(L.LDT_SELECTOR));
+  ins('Lldt_rm16', reg('ax'));
+  ins('Mov_r32_imm32', reg('eax'), imm(L.TSS_SELECTOR));
+  ins('Ltr_rm16', reg('ax'));
+  // The PIC pair: vectors 0x30 and 0x38, automatic EOI (ICW4 bit 1), so that the logging
+  // handler of vector 0x30 needs no EOI; everything masked but IRQ 0 with a timer. Guest time
+  // is the same under every backend, so the ticks land on the same guest instructions.
+  const out = (port: number, v: number): void => { ins('Mov_r8_imm8', reg('al'), imm(v)); ins('Out_imm8_AL', imm(port), reg('al')); };
+  for (const [base, icw2, icw3, icw4] of [[0x20, 0x30, 0x04, 0x03], [0xa0, 0x38, 0x02, 0x01]] as const) {
+    out(base, 0x11); out(base + 1, icw2); out(base + 1, icw3); out(base + 1, icw4);
   }
-  R32.forEach((r, k) => a.ins('Mov_r32_imm32', reg(r), imm(interesting(p.regs[k]! >>> 0, 32))));
-  a.ins('Pushd_imm32', imm(eflagsValue(p.eflags)));
-  a.ins('Popfd');
+  const timer = p.timer ?? 0;
+  out(0x21, timer > 0 ? 0xfe : 0xff);
+  out(0xa1, 0xff);
+  if (timer > 0) {
+    out(0x43, 0x34); out(0x40, timer & 0xff); out(0x40, timer >>> 8);
+    // Wait out the period but `timerDelay` instructions (2 per round), so that the first tick
+    // lands about that far into the body. The counter loads at tick 0 (the prologue is shorter
+    // than one count), so its first rising edge comes after `timer` counts.
+    const tail = 1 + (p.paging ? 5 : 0) + R32.length + 2; // MOV ECX; paging; registers; PUSH/POPFD
+    const rounds = Math.max(1, Math.floor((Math.floor(timer * PIT_NS_PER_COUNT) - executed - tail - (p.timerDelay ?? 0)) / 2));
+    const wait = a.label();
+    ins('Mov_r32_imm32', reg('ecx'), imm(rounds));
+    a.bind(wait);
+    ins('Dec_r32', reg('ecx'));
+    a.jcc('ne', wait);
+  }
+  if (p.paging) {
+    ins('Mov_r32_imm32', reg('eax'), imm(L.PAGE_DIRECTORY));
+    ins('Mov_cr_r32', reg('cr3'), reg('eax'));
+    ins('Mov_r32_cr', reg('eax'), reg('cr0'));
+    ins('Or_rm32_imm32', reg('eax'), imm(0x80000000 | 0));
+    ins('Mov_cr_r32', reg('cr0'), reg('eax'));
+  }
+  R32.forEach((r, k) => ins('Mov_r32_imm32', reg(r), imm(interesting(p.regs[k]! >>> 0, 32))));
+  // With a timer the body starts with IF = 1 (its CLI/POPF items still turn it off), else the
+  // ticks would mostly wait at the PIC.
+  ins('Pushd_imm32', imm(eflagsValue(p.eflags) | (timer > 0 ? 0x200 : 0)));
+  ins('Popfd');
 }
 
 /** The data segment's initial bytes: tables, pseudo-descriptors, counters, data pages, page tables. */

@@ -65,6 +65,17 @@ export interface GuestProgram {
   readonly ending: Ending;
   /** Seeds the initial contents of the two data pages (xorshift). */
   readonly dataSeed: number;
+  /**
+   * Device interrupts: the PIT channel 0 divisor (mode 2) for IRQ 0, delivered as vector 0x30
+   * (a logging handler) with automatic EOI; 0 or absent: the PIC stays masked. One count is
+   * 838 ns, so 838 guest instructions (machine/clock.ts).
+   */
+  readonly timer?: number;
+  /**
+   * With a timer: about how many body instructions run before the first tick (the prologue
+   * waits out the rest of the period in a counted loop), so that ticks land inside the body.
+   */
+  readonly timerDelay?: number;
 }
 
 /**
@@ -121,5 +132,7 @@ export function guestProgramArb(maxItems = MAX_ITEMS, kinds: readonly ItemKind[]
     paging: fc.boolean(),
     ending: fc.constantFrom(...ENDINGS),
     dataSeed: word,
+    timer: fc.oneof(fc.constant(0), fc.integer({ min: 2, max: 4 })),
+    timerDelay: fc.integer({ min: 0, max: 400 }),
   });
 }

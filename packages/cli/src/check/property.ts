@@ -86,20 +86,31 @@ export interface Coverage {
   endedByException: number;
   /** Programs with at least one logged interrupt or exception. */
   withEvents: number;
+  /** Programs with a timer, those that took at least one tick, and the ticks (IRQ 0) in all. */
+  withTimer: number;
+  withTicks: number;
+  ticks: number;
 }
 
 export function emptyCoverage(): Coverage {
-  return { programs: 0, sites: 0, byMnemonic: new Map(), byTactic: new Map(), byStub: new Map(), byReason: new Map(), endedByException: 0, withEvents: 0 };
+  return { programs: 0, sites: 0, byMnemonic: new Map(), byTactic: new Map(), byStub: new Map(), byReason: new Map(), endedByException: 0, withEvents: 0, withTimer: 0, withTicks: 0, ticks: 0 };
 }
 
 const bump = (m: Map<string, number>, k: string, n = 1): void => void m.set(k, (m.get(k) ?? 0) + n);
 
-export function addCoverage(c: Coverage, r: ProgramResult): void {
+export function addCoverage(c: Coverage, r: ProgramResult, p: GuestProgram): void {
   c.programs++;
   const ref = r.runs[0]!;
   const log = ref.serial.subarray(0x80);
   if (log.length > 0) c.withEvents++;
   for (let o = 0; o + 4 <= log.length; o += 32) if (log[o + 1]! & 1) { c.endedByException++; break; }
+  if ((p.timer ?? 0) > 0) {
+    c.withTimer++;
+    // Counted by a monitor (rewrite, hvm): native keeps no exit accounting.
+    const ticks = r.runs.find((x) => x.externalInterrupts !== undefined)?.externalInterrupts ?? 0;
+    if (ticks > 0) c.withTicks++;
+    c.ticks += ticks;
+  }
   if (!r.rewrite) return;
   for (const s of r.rewrite.map.sites) {
     if (s.reason === 'evicted' || s.addr < r.guest.body.start || s.addr >= r.guest.body.end) continue;
@@ -162,7 +173,7 @@ export function runCampaign(opts: CampaignOptions): CampaignResult {
     const prop = fc.property(guestProgramArb(opts.maxItems, opts.kinds, opts.wordMax), (p) => {
       const r = checkProgram(p, opts);
       if (!shrinking) {
-        addCoverage(coverage, r);
+        addCoverage(coverage, r, p);
         done++;
         opts.onProgram?.(done, coverage, failures.length);
       }
@@ -247,7 +258,7 @@ function textBytes(image: Uint8Array, start: number, end: number): Uint8Array {
 /** The report of a failed property: seed, the shrunk program as a listing with its sites, the first difference. */
 export function counterexampleReport(p: GuestProgram, r: ProgramResult, seed: number, path?: string): string {
   const out: string[] = [];
-  out.push(`counterexample (seed ${seed}${path ? `, path ${path}` : ''}): ${p.items.length} item(s), paging ${p.paging ? 'on' : 'off'}, ending '${p.ending}', initial EFLAGS ${hex(((p.eflags & EFLAGS_RANDOM) | 2) >>> 0, 8)}`);
+  out.push(`counterexample (seed ${seed}${path ? `, path ${path}` : ''}): ${p.items.length} item(s), paging ${p.paging ? 'on' : 'off'}, ending '${p.ending}', ${(p.timer ?? 0) > 0 ? `timer divisor ${p.timer} (first tick ~${p.timerDelay ?? 0} instructions into the body)` : 'no timer'}, initial EFLAGS ${hex(((p.eflags & EFLAGS_RANDOM) | 2 | ((p.timer ?? 0) > 0 ? 0x200 : 0)) >>> 0, 8)}`);
   if (r.difference) out.push(`first difference (${r.difference.backend} vs ${r.difference.against}): ${r.difference.text}`);
   const named = r.rewrite?.map.sites.filter((s) => s.reason !== 'evicted' && s.addr >= r.guest.body.start && s.addr < r.guest.body.end) ?? [];
   if (named.length > 0) out.push(`sites in the body: ${named.map((s) => `${hex(s.addr, 8)} ${mnemonicOf(s.formId)} (${s.tactic}, ${s.stub})`).join(', ')}`);
@@ -260,7 +271,7 @@ export function counterexampleReport(p: GuestProgram, r: ProgramResult, seed: nu
 export function formatCoverage(c: Coverage): string[] {
   const line = (m: Map<string, number>): string => [...m].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
   return [
-    `programs: ${c.programs} (${c.withEvents} with interrupts or exceptions, ${c.endedByException} ended by an exception)`,
+    `programs: ${c.programs} (${c.withEvents} with interrupts or exceptions, ${c.endedByException} ended by an exception; ${c.withTimer} with a timer, ${c.withTicks} of them took ${c.ticks} ticks)`,
     `sites exercised in the generated bodies: ${c.sites}`,
     `  by class (mnemonic): ${line(c.byMnemonic)}`,
     `  by site reason: ${line(c.byReason)}`,

@@ -21,6 +21,8 @@ export interface BackendRun {
   readonly registers: RunRegisters;
   readonly serial: Uint8Array;
   readonly debugConsole: Uint8Array;
+  /** External interrupts the monitor delivered (backends with exit accounting), for coverage. */
+  readonly externalInterrupts?: number;
 }
 
 export interface RunOptions {
@@ -61,6 +63,7 @@ export function runBackend(image: Uint8Array, backend: BackendName, opts: RunOpt
     serial: Uint8Array.from(serial), debugConsole: Uint8Array.from(debugConsole),
     ...(r.exitStatus === undefined ? {} : { exitStatus: r.exitStatus }),
     ...(r.detail === undefined ? {} : { detail: r.detail }),
+    ...(r.stats === undefined ? {} : { externalInterrupts: r.stats.byReason.EXTERNAL_INTERRUPT ?? 0 }),
   };
 }
 

@@ -125,7 +125,8 @@ export class Machine {
     const now = (): number => clock!.nowNs();
     this.pic = new Pic8259();
     cpu.interruptController = this.pic;
-    this.pit = new Pit8254(now, () => this.pic.pulseIrq(0));
+    // A new count for counter 0 ends the slice (cpu.stop), which is then cut at the new edge.
+    this.pit = new Pit8254(now, () => this.pic.pulseIrq(0), () => cpu.stop());
     this.uart = new Uart16550(COM1_BASE, opts.serialOut ?? (() => {}), (level) => this.pic.setIrq(COM1_IRQ, level));
     if (opts.serialIn !== undefined) this.uart.receive(opts.serialIn);
     this.cmos = new Cmos(opts.rtcEpochMs === undefined ? { memoryBytes, nowNs: now } : { memoryBytes, nowNs: now, epochMs: opts.rtcEpochMs });

@@ -144,8 +144,10 @@ export class Pit8254 implements PortDevice {
   /**
    * @param nowNs the machine clock
    * @param raiseIrq0 called once per rising edge of counter 0's OUT (at update())
+   * @param rescheduled called when a write changes when counter 0's next edge comes, so that the
+   *   machine ends its slice there and the edge lands on the same instruction in every run
    */
-  constructor(private readonly nowNs: () => number, private readonly raiseIrq0: () => void) {
+  constructor(private readonly nowNs: () => number, private readonly raiseIrq0: () => void, private readonly rescheduled: () => void = () => {}) {
     this.counters[2].gate = false;
   }
 
@@ -224,6 +226,7 @@ export class Pit8254 implements PortDevice {
       c.load(c.lsbWritten | (value << 8), t);
     }
     if (port === 0x40 && c.loadTick >= 0) this.irqTick = Math.min(this.irqTick, t);
+    if (port === 0x40) this.rescheduled();
   }
 
   private control(v: number): void {
@@ -249,6 +252,7 @@ export class Pit8254 implements PortDevice {
     if (mode >= 6) mode -= 4;
     if (mode === 1 || mode === 4 || mode === 5) throw new UnsupportedFeature(`8254 PIT counter ${sc} mode ${mode} (only modes 0, 2 and 3 are implemented)`);
     if (v & 1) throw new UnsupportedFeature(`8254 PIT counter ${sc} BCD counting`);
+    if (sc === 0) this.rescheduled();
     c.mode = mode;
     c.access = rw as Access;
     c.loadTick = -1;

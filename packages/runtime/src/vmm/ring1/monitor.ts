@@ -45,6 +45,8 @@ const CR0_PG = 1 << 31;
 const CR0_FROM_GUEST = 0x2 | 0x4 | 0x8 | 0x20 | CR0_WP | (1 << 18) | (1 << 29) | (1 << 30);
 const CR4_PGE = 1 << 7;
 const PF_P = 1, PF_W = 2, PF_U = 4;
+/** stiShadowAfter: the shadow covers the next guest instruction, wherever the CPU is now (no address). */
+const STI_SHADOW_NEXT = 0xffffffff;
 
 /**
  * Monitor structures in the top of the hole: the shadow GDT (64 KiB, the largest GDT), the
@@ -128,13 +130,18 @@ export class Ring1Monitor implements Interceptor {
    * Each inline stub part by its first byte: the site, where the part ends, and whether it uses
    * the stack (PUSHFD/POPFD). See instruction().
    */
-  private readonly inlineParts = new Map<number, { site: PatchMapSite; end: number; stack: boolean }>();
+  private readonly inlineParts = new Map<number, { site: PatchMapSite; end: number; stack: boolean; sti: boolean }>();
+  /** Each site with a stub part, by its stub address (originalAt). */
+  private readonly siteByStub = new Map<number, PatchMapSite>();
+  /** The `jmp rel32` at P + 5 of each T3 patch: no original instruction starts there (docs/tactics.md §T3). */
+  private readonly t3Inner = new Set<number>();
   /**
-   * Set by the escape of an inline STI (its `int 0x81` address + 2, else -1): the STI shadow
-   * still covers the next guest instruction after the rest of the stub.
+   * The STI shadow of an STI that a stub or the monitor ran (-1: none): it covers the next guest
+   * instruction after the plumbing that follows. Set to the inline STI's `int 0x81` address + 2
+   * by its escape, else to STI_SHADOW_NEXT; pendingInterrupt moves it along the plumbing.
    */
   private stiShadowAfter = -1;
-  /** [start, end) of each inline STI stub part: no interrupt is taken inside one (it sets vif first). */
+  /** [start, end) of each inline STI stub part: no interrupt is taken inside one, after its first instruction has set vif. */
   private readonly stiStubs: [number, number][] = [];
   /**
    * Jumps that are patch plumbing, not guest instructions: each patched run's first byte in the
@@ -186,9 +193,11 @@ export class Ring1Monitor implements Interceptor {
       }
     }
     for (const site of rw?.map.sites ?? []) {
+      if (site.tactic === 'T3') this.t3Inner.add((site.patchStart + 5) >>> 0);
+      if (site.tactic !== 'trap' && site.stubKind !== 'empty') this.siteByStub.set(site.stubAddr >>> 0, site);
       if (site.stubKind !== 'inline') continue;
       const m = mnemonicOf(this.siteInstruction(site).form);
-      this.inlineParts.set(site.stubAddr >>> 0, { site, end: (site.stubAddr + INLINE_PART[m]!) | 0, stack: m === 'pushfd' || m === 'popfd' });
+      this.inlineParts.set(site.stubAddr >>> 0, { site, end: (site.stubAddr + INLINE_PART[m]!) | 0, stack: m === 'pushfd' || m === 'popfd', sti: m === 'sti' });
     }
     if (rw?.standIns !== undefined && rw.patchJumpsPhys !== undefined) {
       // Guest time leaves out the patch jumps and stub plumbing (docs/rewrite-backend.md, "Guest
@@ -299,11 +308,13 @@ export class Ring1Monitor implements Interceptor {
     const cpu = this.cpu;
     const lin = (cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0;
     if (lin >= HOLE_START && this.stiStubs.length > 0) {
-      for (const [a, b] of this.stiStubs) if (lin >= a && lin < b && lin !== this.stiShadowAfter) return -1;
+      for (const [a, b] of this.stiStubs) if (lin > a && lin < b && lin !== this.stiShadowAfter) return -1;
     }
     if (this.stiShadowAfter >= 0) {
       if (lin !== this.stiShadowAfter && !cpu.halted) {
-        if (this.patchJumps.has(lin)) {
+        // Plumbing (a patch jump, stub code that is not a stand-in) is not the next guest
+        // instruction: the shadow moves on with it.
+        if (this.patchJumps.has(lin) || (lin >= HOLE_START && lin < this.stubEnd && this.opts.rewrite?.standIns?.has(lin) === false)) {
           this.stiShadowAfter = lin;
           return -1;
         }
@@ -312,7 +323,33 @@ export class Ring1Monitor implements Interceptor {
       }
       return -1;
     }
+    // Only between guest instructions: inside stub plumbing the guest's next instruction has no
+    // address yet (a halted CPU is always at one: after an escape, or after the original HLT).
+    if (!cpu.halted && lin >= HOLE_START && lin < this.stubEnd && this.originalAt(lin) === null) return -1;
+    if (!cpu.halted && this.t3Inner.has(lin)) return -1;
     return pic.pending();
+  }
+
+  /**
+   * The original address of the guest instruction that runs next from stub address `lin`, or
+   * null inside plumbing that is not a jump: a stand-in (a relocated form's first instruction, a
+   * site's stub part) stands for its original; a plumbing jump (`jmp resume`, an inline STI's
+   * `jmp .done`) is followed. An interrupt taken there is delivered with that address, and the
+   * IRET back resumes at the stand-in (restartInTrampoline), as after a fault in a relocated
+   * instruction (docs/rewrite-backend.md, "Interrupts in stubs").
+   */
+  private originalAt(lin: number): number | null {
+    const rw = this.opts.rewrite;
+    if (rw === null || rw.standIns === undefined) return null;
+    for (let hops = 0; hops < 4; hops++) {
+      if (lin < HOLE_START || lin >= this.stubEnd) return lin;
+      if (rw.standIns.has(lin)) return rw.relocated?.get(lin)?.addr ?? this.siteByStub.get(lin)?.addr ?? null;
+      const o = lin - HOLE_START, b = rw.stubBytes;
+      if (b[o] === 0xe9) lin = (lin + 5 + (b[o + 1]! | (b[o + 2]! << 8) | (b[o + 3]! << 16) | (b[o + 4]! << 24))) >>> 0;
+      else if (b[o] === 0xeb) lin = (lin + 2 + ((b[o + 1]! << 24) >> 24)) >>> 0;
+      else return null;
+    }
+    return null;
   }
 
   // ---- Deprivileging: the real state for the guest's virtual state ------------------------------
@@ -569,6 +606,12 @@ export class Ring1Monitor implements Interceptor {
       this.reflect(e.vector, e.errorCode, false, back);
       return false;
     }
+    if (cpu.inhibitInterrupts && mnemonicOf(ins.form) === 'sti') {
+      // The CPU's shadow would cover the next instruction the CPU runs, which may be plumbing
+      // (`jmp resume`): the monitor's covers the next guest instruction instead.
+      cpu.inhibitInterrupts = false;
+      this.stiShadowAfter = STI_SHADOW_NEXT;
+    }
     if (resume !== null && classOf(ins.form).flow === 'next') cpu.eip = cpu.nextEip = resume;
     else {
       cpu.eip = cpu.nextEip;
@@ -593,6 +636,9 @@ export class Ring1Monitor implements Interceptor {
         const known = at.get(part.addr);
         if (known === undefined || stub < known) at.set(part.addr, stub);
       }
+      // A site's own stub part: the return address of an interrupt taken before it, and the
+      // only way back into it when it is not the first instruction of its patched run.
+      for (const [stub, site] of this.siteByStub) at.set(site.addr >>> 0, stub);
       this.restartAt = at;
     }
     const cpu = this.cpu;
@@ -671,6 +717,11 @@ export class Ring1Monitor implements Interceptor {
     // displaced instructions").
     let nextEip = e.nextEip;
     if (e.kind === EventKind.HARDWARE_EXCEPTION && e.vector !== Vector.DB && e.nextEip === cpu.eip) nextEip = this.faultAtOriginal();
+    else if (e.kind === EventKind.EXTERNAL_INTERRUPT) {
+      const base = cpu.segBase[SegReg.CS]!;
+      const original = this.originalAt((base + nextEip) >>> 0);
+      if (original !== null) cpu.eip = nextEip = (original - base) | 0;
+    }
     cpu.nextEip = nextEip;
     this.reflect(e.vector, e.errorCode, software, nextEip);
     return HANDLED;
@@ -734,13 +785,11 @@ export class Ring1Monitor implements Interceptor {
       this.record(-1, 'escape', ins, site.addr);
       const back = (site.escapeAddr + 2) | 0;
       cpu.eip = cpu.nextEip = back;
-      if (mnemonicOf(ins.form) === 'sti') {
-        this.stiShadowAfter = back >>> 0;
-      } else if (this.vif && this.machine.pic.pending() >= 0) {
-        // POPF has no interrupt shadow: deliver now, returning into the rest of the stub.
-        const vector = cpu.interruptController!.acknowledge();
-        this.reflect(vector, -1, false, back);
-      }
+      // After POPF (no interrupt shadow) the CPU takes the interrupt at the next boundary
+      // (pendingInterrupt): the rest of the stub is plumbing, so no guest instruction runs first.
+      // Only an STI that set the virtual IF has a shadow (SDM STI): the watch of its first
+      // instruction (instruction()) saw IF = 0 then and armed STI_SHADOW_NEXT.
+      if (mnemonicOf(ins.form) === 'sti' && this.stiShadowAfter === STI_SHADOW_NEXT) this.stiShadowAfter = back >>> 0;
       return;
     }
     const m = mnemonicOf(ins.form);
@@ -811,7 +860,13 @@ export class Ring1Monitor implements Interceptor {
   instruction(cpu: Cpu, _ins: Instruction): Verdict {
     if (this.inlineParts.size === 0 || this.depth > 0) return CONTINUE;
     const part = this.inlineParts.get((cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0);
-    if (part === undefined || this.inlineStubFits(part.stack)) return CONTINUE;
+    if (part === undefined) return CONTINUE;
+    if (this.inlineStubFits(part.stack)) {
+      // An inline STI that sets the virtual IF: its shadow covers the guest instruction after
+      // the stub (SDM STI), whether or not the stub escapes.
+      if (!this.vif && part.sti) this.stiShadowAfter = STI_SHADOW_NEXT;
+      return CONTINUE;
+    }
     const ins = this.siteInstruction(part.site);
     this.record(exitReasonOfMnemonic(mnemonicOf(ins.form)), 'escape', ins, part.site.addr, { detail: 'inline stub emulated: DS or SS unfit' });
     // The stub's first instruction retires standing for the site (Cpu.execute), unless it faults.
