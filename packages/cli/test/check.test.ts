@@ -147,6 +147,31 @@ describe('ringshift check --random', () => {
 });
 
 describe('the harness', () => {
+  // The first tick lands `timerDelay` instructions into the body (the prologue counts its own
+  // instructions), which needs the PIT's reprogramming to end the machine's slice: otherwise the
+  // edge is seen only at the end of the slice, thousands of instructions later.
+  it.each([[2, 10, false], [3, 200, true], [4, 0, false]] as const)('timer divisor %i, delay %i (paging %s): the first tick lands in the body', async (timer, timerDelay, paging) => {
+    const { loadGuest, runGuest } = await import('@ringshift/runtime');
+    const items = Array.from({ length: 24 }, (_, i) => ({ kind: 'gp' as const, r: [77 + i, 0x200, 3, 4, 5, 6] }));
+    const guest = buildGuest({ items, regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging, ending: 'fall', dataSeed: 7, timer, timerDelay });
+    const g = loadGuest(guest.image, { backend: 'native' });
+    const { cpu, pic } = g.machine;
+    const ticks: number[] = [];
+    let bodyAt = -1;
+    const ack = pic.acknowledge.bind(pic);
+    pic.acknowledge = () => { ticks.push(cpu.retired); return ack(); };
+    const enter = cpu.retired;
+    runGuest(g, { maxInstructions: 1 });
+    while (bodyAt < 0 && cpu.retired - enter < 20_000) {
+      if ((cpu.eip >>> 0) === guest.body.start) bodyAt = cpu.retired;
+      else runGuest(g, { maxInstructions: 1 });
+    }
+    runGuest(g, {});
+    expect(bodyAt).toBeGreaterThan(0);
+    expect(ticks.length).toBeGreaterThan(0);
+    expect(Math.abs(ticks[0]! - bodyAt - timerDelay)).toBeLessThanOrEqual(3);
+  });
+
   it('builds the same image for the same program (runs are reproducible)', () => {
     const p: GuestProgram = { items: [{ kind: 'far', r: [4, 2, 3, 4, 5, 6] }, { kind: 'branch', r: [1, 1, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'far', dataSeed: 3 };
     expect(buildGuest(p).image).toEqual(buildGuest(p).image);
@@ -209,6 +234,31 @@ describe('regressions found by the property', () => {
     expect(r.rewrite!.map.sites.some((s) => mnemonicOf(s.formId) === 'lss')).toBe(true);
     expect(r.difference).toBeNull();
     expect(r.runs[0]!.reason).toBe('exit');
+  });
+
+  // Found by `ringshift check --random` with timer interrupts (seed 9000): the rewrite backend
+  // took interrupts inside stub plumbing, with a stub address in the frame or before the STI
+  // shadow's instruction; an inline STI that did not escape left no shadow; one that found IF
+  // already 1 had one. Each program starts with CLI, so that the first STI sets IF.
+  const cli = { kind: 'flags', r: [0, 0, 0, 0, 0, 0] } as const;
+  const farJmpAfterSti = { kind: 'flags', r: [34024891, 0, 0, 0, 0, 0] } as const; // sti; jmp far
+  const stiPopSti = { kind: 'flags', r: [1765684039, 0, 570916915, 0, 0, 0] } as const; // sti; pop eax
+  const stiSti = { kind: 'flags', r: [2410438631, 0, 0, 0, 0, 0] } as const; // sti
+  const timerProgram = (items: GuestProgram['items'], timerDelay: number): GuestProgram =>
+    ({ items, regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'far', dataSeed: 0, timer: 2, timerDelay });
+  // Each failed before the fix (native EIP in the frame, then rewrite's): 0x100736 vs 0x1000b5,
+  // 0x100736 vs 0xffc01232 (a stub address), 0x100735 vs 0xffc01208.
+  const timerPrograms: [string, GuestProgram][] = [
+    ['CLI; STI; POP; STI; far JMP, tick pending at the first STI: taken before the second STI', timerProgram([cli, stiPopSti, farJmpAfterSti], 1)],
+    ['the same, tick inside the first STI\'s stub: not delivered with a stub address', timerProgram([cli, stiPopSti, farJmpAfterSti], 3)],
+    ['CLI; STI; STI; far JMP: the second STI has no shadow', timerProgram([cli, stiSti, farJmpAfterSti], 1)],
+  ];
+  it.each(timerPrograms)('timer: %s', { timeout: 60_000 }, (_name, p) => {
+    const r = checkProgram(p);
+    expect(r.difference, r.difference?.text).toBeNull();
+    // The tick was taken (the monitors count it), and the handler logged it.
+    expect(r.runs.find((x) => x.backend === 'rewrite')!.externalInterrupts).toBeGreaterThan(0);
+    expect(r.runs.find((x) => x.backend === 'hvm')!.externalInterrupts).toBeGreaterThan(0);
   });
 
   it('the loader maps every relocated instruction of that counterexample to its original address', async () => {
