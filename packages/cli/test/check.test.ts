@@ -253,6 +253,14 @@ describe('regressions found by the property', () => {
     ['the same, tick inside the first STI\'s stub: not delivered with a stub address', timerProgram([cli, stiPopSti, farJmpAfterSti], 3)],
     ['CLI; STI; STI; far JMP: the second STI has no shadow', timerProgram([cli, stiSti, farJmpAfterSti], 1)],
   ];
+  // Found by the 10,000-program campaign (seeds 200000-200002): under hvm, an IN that exits in an
+  // STI shadow left the shadow on for one more instruction; under rewrite, an escaped MOV SS's
+  // shadow covered the stub's `jmp resume` instead of the next guest instruction.
+  timerPrograms.push(
+    ['hvm: CLI; INT3; STI; IN (exits): taken right after the IN', { items: [{ kind: 'flags', r: [0, 0, 0, 0, 0, 0] }, { kind: 'burst', r: [480411205, 0, 1600378152, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'fall', dataSeed: 0, timer: 2, timerDelay: 0 }],
+    ['hvm: CLI; STI; IN (exits); INT3: taken before the INT3', { items: [{ kind: 'flags', r: [0, 0, 0, 0, 0, 0] }, { kind: 'burst', r: [0, 0, 2658486178, 0, 0, 0] }, { kind: 'int', r: [0, 0, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'fall', dataSeed: 0, timer: 2, timerDelay: 0 }],
+    ['rewrite: MOV SS (escaped) shadows the relocated ADD after it', { items: [{ kind: 'sreg', r: [0, 506256494, 0, 0, 0, 0] }, { kind: 'gp', r: [0, 563958861, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'iret', dataSeed: 0, timer: 2, timerDelay: 1 }],
+  );
   it.each(timerPrograms)('timer: %s', { timeout: 60_000 }, (_name, p) => {
     const r = checkProgram(p);
     expect(r.difference, r.difference?.text).toBeNull();

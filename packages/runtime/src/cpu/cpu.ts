@@ -737,10 +737,12 @@ export class Cpu implements LazyState {
       const inhibit = this.inhibitInterrupts;
       const m = this.interceptor;
       if (m !== null && (d.sensitive || d.watched) && !proceed(m.instruction(this, ins, classOf(ins.form)))) {
-        // HANDLED: the monitor emulated it; the instruction retires.
+        // HANDLED: the monitor emulated it; the instruction retires, and with it ends the
+        // interrupt shadow of the one before (an STI or MOV SS before an exiting IN, say).
         this.eip = this.nextEip;
         this.retired++;
         if (d.plumbing) this.plumbingRetired++;
+        if (inhibit) this.inhibitInterrupts = false;
         return;
       }
       d.exec(this, ins);

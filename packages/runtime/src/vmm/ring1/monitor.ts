@@ -606,9 +606,10 @@ export class Ring1Monitor implements Interceptor {
       this.reflect(e.vector, e.errorCode, false, back);
       return false;
     }
-    if (cpu.inhibitInterrupts && mnemonicOf(ins.form) === 'sti') {
-      // The CPU's shadow would cover the next instruction the CPU runs, which may be plumbing
-      // (`jmp resume`): the monitor's covers the next guest instruction instead.
+    if (cpu.inhibitInterrupts) {
+      // An interrupt shadow (STI that set IF, MOV SS, POP SS): the CPU's would cover the next
+      // instruction the CPU runs, which may be plumbing (`jmp resume`); the monitor's covers the
+      // next guest instruction instead.
       cpu.inhibitInterrupts = false;
       this.stiShadowAfter = STI_SHADOW_NEXT;
     }
