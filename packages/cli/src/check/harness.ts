@@ -289,7 +289,7 @@ function emitItem(c: Ctx, item: Item, index: number): void {
       }
     }
     case 'sys': {
-      switch (v % 10) {
+      switch (v % 11) {
         case 0: a.ins('Lgdt_m1632', ssMem(L.GDTR_PSEUDO, 6)); return;
         case 1: a.ins('Lidt_m1632', ssMem(L.IDTR_PSEUDO, 6)); return;
         case 2: a.ins('Mov_r32_imm32', reg('eax'), imm(pick([L.LDT_SELECTOR, L.LDT_SELECTOR, 0, L.TSS_SELECTOR, L.DATA_SELECTOR], w(1)))); a.ins('Lldt_rm16', reg('ax')); return;
@@ -305,6 +305,8 @@ function emitItem(c: Ctx, item: Item, index: number): void {
         // Guest time: EDX:EAX = the TSC, which must read the same under every backend.
         case 8: a.ins('Rdtsc'); return;
         case 9: a.ins('Mov_r32_imm32', reg('eax'), imm(pick([0, 1, 0x80000000, 0x80000001, 2, 0x40000000], w(1)))); a.ins('Mov_r32_imm32', reg('ecx'), imm(0)); a.ins('Cpuid'); return;
+        // HLT until the next tick (only with a timer: with IF = 0 or no tick the run would end).
+        case 10: if ((c.p.timer ?? 0) > 0) { a.asm('sti'); a.ins('Hlt'); } return;
         default: a.ins('Mov_dr_r32', reg(pick(['dr0', 'dr1', 'dr2', 'dr3'], w(2))), reg(pick(R32, w(1)))); return;
       }
     }

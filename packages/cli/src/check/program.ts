@@ -28,7 +28,7 @@ import { absentFeatureOf, buildHandlers } from '@ringshift/runtime';
  *   loop    a bounded backward jump (a counter in memory) to an earlier item boundary
  *   sys     LGDT/LIDT (the same tables again), LLDT (good, null and bad selectors), LTR of the
  *           busy TSS (#GP), WBINVD/INVD, RDMSR/WRMSR of IA32_SYSENTER_CS, MOV from DR6/DR7 and to DR0-DR3,
- *           RDTSC (guest time), CPUID
+ *           RDTSC (guest time), CPUID, STI; HLT (with a timer: the next tick wakes it)
  */
 export const ITEM_KINDS = ['gp', 'pad', 'flags', 'burst', 'sreg', 'dtr', 'lar', 'far', 'int', 'io', 'paging', 'gdt', 'branch', 'loop', 'sys'] as const;
 export type ItemKind = (typeof ITEM_KINDS)[number];
