@@ -700,6 +700,7 @@ export class Ring1Monitor implements Interceptor {
         if (site !== undefined) { this.trapSite(site); return HANDLED; }
       }
     }
+    if (e.kind === EventKind.HARDWARE_EXCEPTION && e.nextEip === cpu.eip && this.inlineStubFault()) return HANDLED;
     if (e.vector === Vector.GP && e.kind === EventKind.HARDWARE_EXCEPTION && this.trapGp()) return HANDLED;
     if (e.vector === Vector.PF && this.userStubFetch) {
       this.userStubFetch = false;
@@ -866,6 +867,9 @@ export class Ring1Monitor implements Interceptor {
       // An inline STI that sets the virtual IF: its shadow covers the guest instruction after
       // the stub (SDM STI), whether or not the stub escapes.
       if (!this.vif && part.sti) this.stiShadowAfter = STI_SHADOW_NEXT;
+      // What the stub may change before a fault in it (inlineStubFault).
+      const snap = this.inlineSnap;
+      snap.part = part; snap.eax = cpu.regs[0]!; snap.esp = cpu.regs[4]!; snap.eflags = cpu.eflags; snap.vif = this.vif; snap.viopl = this.viopl;
       return CONTINUE;
     }
     const ins = this.siteInstruction(part.site);
@@ -874,6 +878,32 @@ export class Ring1Monitor implements Interceptor {
     if (!this.emulate(ins, part.site.addr | 0, part.end)) cpu.plumbingRetired++;
     cpu.nextEip = cpu.eip;
     return HANDLED;
+  }
+
+  /**
+   * The state before the inline stub that is running now (set by instruction()). The stubs push
+   * scratch slots below ESP that the original instruction does not (docs/patch-abi.md): a fault
+   * there, or any fault inside a stub, is undone and the site emulated instead, which faults, if
+   * it does, as natively and at the site's address.
+   */
+  private readonly inlineSnap = { part: null as { site: PatchMapSite; end: number } | null, eax: 0, esp: 0, eflags: 0, vif: false, viopl: 0 };
+
+  private inlineStubFault(): boolean {
+    const snap = this.inlineSnap, part = snap.part, cpu = this.cpu;
+    if (part === null) return false;
+    const lin = (cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0;
+    if (lin < (part.site.stubAddr >>> 0) || lin >= (part.end >>> 0)) return false;
+    snap.part = null;
+    cpu.regs[0] = snap.eax; cpu.regs[4] = snap.esp; cpu.eflags = snap.eflags;
+    this.vif = snap.vif; this.viopl = snap.viopl;
+    const ins = this.siteInstruction(part.site);
+    this.record(exitReasonOfMnemonic(mnemonicOf(ins.form)), 'trap', ins, part.site.addr, { detail: 'fault in an inline stub: site emulated' });
+    // The stub's first instruction retired standing for the site; unless it was the one that faulted.
+    const standInRetired = lin !== (part.site.stubAddr >>> 0);
+    const done = this.emulate(ins, part.site.addr | 0, part.end);
+    if (done && !standInRetired) cpu.retired++;
+    if (!done && standInRetired) cpu.plumbingRetired++;
+    return true;
   }
 
   /** Whether the guest's DS (and SS, for a stub that uses the stack) lets the inline stubs run. */
