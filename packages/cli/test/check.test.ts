@@ -143,6 +143,7 @@ describe('ringshift check --random', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/\nFAILED after \d+ shrink step\(s\); replay with --seed 7\ncounterexample \(seed 7, path/);
     expect(r.stdout).toMatch(/\nfailures: 1\n$/);
+    expect(r.stderr).toMatch(/^check: failure found, replay with --seed 7: first difference \(deprivileged vs native\): /m);
   });
 });
 

@@ -150,6 +150,8 @@ function checkRandom(args: CheckArgs, io: Io): number {
   const result = runCampaign({
     seed, runs, maxItems, backends, keepGoing: args.keepGoing === true,
     onProgram: (done, _c, failures) => progress(done, failures),
+    // Long campaigns: say at once which seed replays a failure; its report comes with the summary.
+    onFailure: (f) => io.stderr(`check: failure found, replay with --seed ${f.seed}: ${/^first difference.*$/m.exec(f.report)?.[0] ?? 'see the report'}\n`),
   });
   progress(result.runs, result.failures.length, true);
   const out = new BufferedWriter(io.stdout);
