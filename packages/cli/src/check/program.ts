@@ -126,7 +126,9 @@ export function itemArb(kinds: readonly ItemKind[] = ITEM_KINDS, wordMax = 0xfff
 export function guestProgramArb(maxItems = MAX_ITEMS, kinds: readonly ItemKind[] = ITEM_KINDS, wordMax = 0xffffffff): fc.Arbitrary<GuestProgram> {
   const word = fc.integer({ min: 0, max: wordMax });
   return fc.record({
-    items: fc.array(itemArb(kinds, wordMax), { minLength: 1, maxLength: maxItems }),
+    // size 'max': fast-check's default size ('small') caps an array at about 12 elements
+    // whatever maxLength says, so that programs never had more than 12 items.
+    items: fc.array(itemArb(kinds, wordMax), { minLength: 1, maxLength: maxItems, size: 'max' }),
     regs: fc.array(word, { minLength: 7, maxLength: 7 }),
     eflags: word,
     paging: fc.boolean(),
