@@ -261,6 +261,9 @@ describe('regressions found by the property', () => {
     ['hvm: CLI; INT3; STI; IN (exits): taken right after the IN', { items: [{ kind: 'flags', r: [0, 0, 0, 0, 0, 0] }, { kind: 'burst', r: [480411205, 0, 1600378152, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'fall', dataSeed: 0, timer: 2, timerDelay: 0 }],
     ['hvm: CLI; STI; IN (exits); INT3: taken before the INT3', { items: [{ kind: 'flags', r: [0, 0, 0, 0, 0, 0] }, { kind: 'burst', r: [0, 0, 2658486178, 0, 0, 0] }, { kind: 'int', r: [0, 0, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'fall', dataSeed: 0, timer: 2, timerDelay: 0 }],
     ['rewrite: MOV SS (escaped) shadows the relocated ADD after it', { items: [{ kind: 'sreg', r: [0, 506256494, 0, 0, 0, 0] }, { kind: 'gp', r: [0, 563958861, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'iret', dataSeed: 0, timer: 2, timerDelay: 1 }],
+    // Found by reading: a MOV SS shadow armed while the virtual IF was 0 outlived its instruction
+    // and delayed the interrupt a later POPF made deliverable.
+    ['rewrite: CLI; MOV SS; ...; POPF (IF = 1): taken right after the POPF', { items: [cli, { kind: 'sreg', r: [0, 4, 0, 0, 0, 0] }, { kind: 'gp', r: [5, 0, 0, 0, 0, 0] }, { kind: 'gp', r: [6, 0, 0, 0, 0, 0] }, { kind: 'flags', r: [3, 0x200, 0, 0, 0, 0] }, { kind: 'gp', r: [7, 0, 0, 0, 0, 0] }, { kind: 'gp', r: [8, 0, 0, 0, 0, 0] }], regs: [0, 0, 0, 0, 0, 0, 0], eflags: 0, paging: false, ending: 'fall', dataSeed: 0, timer: 2, timerDelay: 4 }],
   );
   it.each(timerPrograms)('timer: %s', { timeout: 60_000 }, (_name, p) => {
     const r = checkProgram(p);

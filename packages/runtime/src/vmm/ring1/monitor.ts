@@ -301,10 +301,6 @@ export class Ring1Monitor implements Interceptor {
    */
   private pendingInterrupt(): number {
     const pic = this.machine.pic;
-    if (!this.vif) {
-      if (this.shared && pic.pending() >= 0) this.mem.write8(this.stubPhys + SHARED_PENDING, 1);
-      return -1;
-    }
     const cpu = this.cpu;
     const lin = (cpu.segBase[SegReg.CS]! + cpu.eip) >>> 0;
     if (lin >= HOLE_START && this.stiStubs.length > 0) {
@@ -321,6 +317,12 @@ export class Ring1Monitor implements Interceptor {
         this.stiShadowAfter = -1;
         cpu.inhibitInterrupts = true;
       }
+      return -1;
+    }
+    // The shadow above runs out at the next guest instruction whatever the virtual IF is (after a
+    // MOV SS with IF = 0 it must not outlive that instruction and delay a later POPF's interrupt).
+    if (!this.vif) {
+      if (this.shared && pic.pending() >= 0) this.mem.write8(this.stubPhys + SHARED_PENDING, 1);
       return -1;
     }
     // Only between guest instructions: inside stub plumbing the guest's next instruction has no
