@@ -247,6 +247,11 @@ function jumpTarget(byte: (a: number) => number, a: number): number | null {
   return null;
 }
 
+/** Target of the `jmp rel32`/`jmp rel8` at stub address `lin` in the hole `stubBytes` (from HOLE_START), else null. */
+export function stubJumpTarget(stubBytes: Uint8Array, lin: number): number | null {
+  return jumpTarget((a) => stubBytes[a - HOLE_START] ?? 0, lin);
+}
+
 /** Bytes of an inline stub part by mnemonic (docs/patch-abi.md, "Inline stubs"). */
 export const INLINE_PART: Readonly<Record<string, number>> = { cli: 7, sti: 23, pushfd: 41, popfd: 60 };
 const LOOP_LIKE = new Set(['loop', 'loope', 'loopne', 'jecxz', 'jcxz']);

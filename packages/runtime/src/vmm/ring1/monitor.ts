@@ -34,7 +34,7 @@ import { SegReg } from '../../cpu/registers';
 import type { Machine } from '../../machine/machine';
 import { WATCH_DECODE_CACHE, WATCH_DESCRIPTOR_TABLE } from '../../machine/memory';
 import { ExitAccounting, exitReasonOfMnemonic, type ExitVia } from '../accounting';
-import { HOLE_END, HOLE_START, HOLE_STUB_END, INLINE_PART, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, type RewrittenImage } from '../rewrite/image';
+import { HOLE_END, HOLE_START, HOLE_STUB_END, INLINE_PART, SHARED_PENDING, SHARED_VIF, SHARED_VIOPL, stubJumpTarget, type RewrittenImage } from '../rewrite/image';
 import type { PatchMapSite } from '../rewrite/patchmap';
 
 const CR0_PE = 1;
@@ -186,8 +186,8 @@ export class Ring1Monitor implements Interceptor {
         // docs/patch-abi.md: mov [S], 1 ... int 0x81 ; jmp .done ; .nopending: popfd ; .done:
         this.stiStubs.push([site.stubAddr >>> 0, (site.escapeAddr + 5) >>> 0]);
         // When nothing was relocated after the STI, `.done` is the stub's `jmp resume`: plumbing too.
-        const done = (site.escapeAddr + 5) >>> 0, o = done - HOLE_START, b = rw!.stubBytes;
-        if (b[o] === 0xe9 && ((done + 5 + (b[o + 1]! | (b[o + 2]! << 8) | (b[o + 3]! << 16) | (b[o + 4]! << 24))) >>> 0) === site.resume >>> 0) {
+        const done = (site.escapeAddr + 5) >>> 0;
+        if (rw!.stubBytes[done - HOLE_START] === 0xe9 && stubJumpTarget(rw!.stubBytes, done) === site.resume >>> 0) {
           this.patchJumps.add(done);
         }
       }
@@ -328,7 +328,7 @@ export class Ring1Monitor implements Interceptor {
     // Only between guest instructions: inside stub plumbing the guest's next instruction has no
     // address yet (a halted CPU is always at one: after an escape, or after the original HLT).
     if (!cpu.halted && lin >= HOLE_START && lin < this.stubEnd && this.originalAt(lin) === null) return -1;
-    if (!cpu.halted && this.t3Inner.has(lin)) return -1;
+    if (!cpu.halted && this.t3Inner.size > 0 && this.t3Inner.has(lin)) return -1;
     return pic.pending();
   }
 
@@ -346,10 +346,9 @@ export class Ring1Monitor implements Interceptor {
     for (let hops = 0; hops < 4; hops++) {
       if (lin < HOLE_START || lin >= this.stubEnd) return lin;
       if (rw.standIns.has(lin)) return rw.relocated?.get(lin)?.addr ?? this.siteByStub.get(lin)?.addr ?? null;
-      const o = lin - HOLE_START, b = rw.stubBytes;
-      if (b[o] === 0xe9) lin = (lin + 5 + (b[o + 1]! | (b[o + 2]! << 8) | (b[o + 3]! << 16) | (b[o + 4]! << 24))) >>> 0;
-      else if (b[o] === 0xeb) lin = (lin + 2 + ((b[o + 1]! << 24) >> 24)) >>> 0;
-      else return null;
+      const target = stubJumpTarget(rw.stubBytes, lin);
+      if (target === null) return null;
+      lin = target;
     }
     return null;
   }
